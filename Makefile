@@ -1,0 +1,135 @@
+# Event Horizon - build, run and test.
+#
+#   make            release build: bin/eh-api, bin/eh-worker
+#   make debug      the same with -g and AddressSanitizer + UBSan (build/asan/bin)
+#   make deps       install what a fresh Debian 12 machine lacks (idempotent, as root)
+#   make run        deps, build, local services, migrations, eh-api + eh-worker in the foreground
+#   make test       deps, sanitizer build, fresh services, unit + integration tests
+#   make bench      benchmarks under bench/ (print figures; not tests)
+#   make compose-test  build the images and run the compose stack for real (podman)
+
+MODE ?= release
+BUILD := build/$(MODE)
+
+CC ?= cc
+STD := -std=c11
+WARN := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef -Wpointer-arith \
+        -Wshadow -Wvla
+CPPFLAGS_BASE := -D_GNU_SOURCE -Icommon -MMD -MP
+MODE_CFLAGS_release := -O2 -g
+MODE_CFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+MODE_CFLAGS_tsan := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+MODE_CFLAGS := $(MODE_CFLAGS_$(MODE))
+ifeq ($(MODE_CFLAGS),)
+$(error MODE must be release, asan or tsan)
+endif
+
+# Evaluated lazily, so that `make run` on a fresh machine sees the libraries `deps` just installed.
+COMMON_PKGS := librabbitmq libpq jansson
+API_PKGS := libmicrohttpd libwebsockets
+PKG_CFLAGS = $(shell pkg-config --cflags $(COMMON_PKGS) $(API_PKGS) 2>/dev/null)
+COMMON_LIBS = $(shell pkg-config --libs $(COMMON_PKGS) 2>/dev/null) -ls3 -lm -lpthread
+API_LIBS = $(shell pkg-config --libs $(API_PKGS) 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ALL_CFLAGS = $(STD) $(WARN) $(MODE_CFLAGS) $(CPPFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(MODE_CFLAGS) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+API_SRC := $(wildcard api/*.c)
+WORKER_SRC := $(wildcard worker/*.c)
+UNIT_SRC := $(wildcard tests/unit/*_test.c)
+ITEST_SRC := $(wildcard tests/integration/*_itest.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+API_OBJ := $(call obj,$(filter-out api/main.c,$(API_SRC)))
+WORKER_OBJ := $(call obj,$(filter-out worker/main.c,$(WORKER_SRC)))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
+
+EH_API := $(BUILD)/bin/eh-api
+EH_WORKER := $(BUILD)/bin/eh-worker
+
+.PHONY: all debug tsan build build-tests deps run test test-only bench compose-test clean format-check config-table
+.DEFAULT_GOAL := all
+
+all:
+	@$(MAKE) --no-print-directory MODE=release build
+	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker bin/
+
+debug:
+	@$(MAKE) --no-print-directory MODE=asan build
+
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan build
+
+build: $(EH_API) $(EH_WORKER)
+build-tests: build $(UNIT_BIN) $(ITEST_BIN)
+
+# Rebuild everything when the flags change (a sanitizer switched on, a new -D).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+$(BUILD)/libapi.a: $(API_OBJ) $(BUILD)/.flags
+	@rm -f $@ && ar rcs $@ $(API_OBJ) && ranlib $@
+$(BUILD)/libworker.a: $(WORKER_OBJ) $(BUILD)/.flags
+	@rm -f $@ && ar rcs $@ $(WORKER_OBJ) && ranlib $@
+
+$(EH_API): $(BUILD)/api/main.o $(BUILD)/libapi.a $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(API_LIBS) $(COMMON_LIBS)
+
+$(EH_WORKER): $(BUILD)/worker/main.o $(BUILD)/libworker.a $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(COMMON_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libapi.a $(BUILD)/libworker.a $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(API_LIBS) $(COMMON_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(BUILD)/libapi.a $(BUILD)/libworker.a $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(API_LIBS) $(COMMON_LIBS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory MODE=asan build-tests
+	@scripts/test.sh
+
+# The tests without the dependency check, for a quick loop on a machine that has them.
+test-only:
+	@$(MAKE) --no-print-directory MODE=asan build-tests
+	@scripts/test.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run-all.sh
+
+compose-test:
+	@scripts/compose-test.sh
+
+config-table: all
+	@bin/eh-api --config-table
+
+format-check:
+	@scripts/format-check.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

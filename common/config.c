@@ -1,0 +1,271 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+
+typedef enum { CF_STRING, CF_INT, CF_BOOL, CF_URL, CF_LOGLEVEL } cf_type_t;
+
+typedef struct cf_row {
+    const char *name;
+    cf_type_t type;
+    int64_t min, max;
+    const char *def; /* NULL: computed at load (EH_WORKERS = number of CPUs) */
+    size_t offset;
+    bool secret;
+    const char *help;
+    const char *scheme; /* CF_URL only: accepted schemes, '|'-separated */
+} cf_row_t;
+
+#define OFF(field) offsetof(eh_config_t, field)
+#define GIB (1024LL * 1024 * 1024)
+
+static const cf_row_t rows[] = {
+    {"EH_HTTP_HOST", CF_STRING, 0, 0, "127.0.0.1", OFF(http_host), false, "address eh-api listens on", NULL},
+    {"EH_HTTP_PORT", CF_INT, 0, 65535, "8080", OFF(http_port), false, "port of the REST API and the WebSocket", NULL},
+    {"EH_HTTP_THREADS", CF_INT, 1, 256, "4", OFF(http_threads), false, "HTTP worker threads of eh-api", NULL},
+    {"EH_HTTP_MAX_CONNECTIONS", CF_INT, 1, 100000, "1024", OFF(http_max_connections), false,
+     "open HTTP connections at most", NULL},
+    {"EH_HTTP_MAX_PER_IP", CF_INT, 0, 100000, "256", OFF(http_max_per_ip), false,
+     "open HTTP connections per client address at most (0: no limit)", NULL},
+    {"EH_HTTP_TIMEOUT_S", CF_INT, 1, 3600, "60", OFF(http_timeout_s), false,
+     "an idle HTTP connection is closed after this many seconds", NULL},
+    {"EH_SHUTDOWN_GRACE_MS", CF_INT, 0, 600000, "10000", OFF(shutdown_grace_ms), false,
+     "time given to in-flight requests and batches at shutdown", NULL},
+    {"EH_SPOOL_DIR", CF_STRING, 0, 0, "/tmp", OFF(spool_dir), false, "folder where uploads are spooled", NULL},
+    {"EH_MAX_UPLOAD_BYTES", CF_INT, 1, 5 * GIB, "1073741824", OFF(max_upload_bytes), false,
+     "largest accepted file, in bytes (libs3's single PUT allows 5 GiB)", NULL},
+    {"EH_DATABASE_URL", CF_URL, 0, 0, "postgresql://eh@127.0.0.1:5432/eh", OFF(database_url), true,
+     "PostgreSQL connection URI", "postgresql|postgres"},
+    {"EH_DB_POOL_SIZE", CF_INT, 1, 256, "8", OFF(db_pool_size), false, "PostgreSQL connections of eh-api", NULL},
+    {"EH_AMQP_URL", CF_URL, 0, 0, "amqp://guest:guest@127.0.0.1:5672/", OFF(amqp_url), true, "RabbitMQ URI",
+     "amqp"},
+    {"EH_AMQP_HEARTBEAT_S", CF_INT, 0, 3600, "30", OFF(amqp_heartbeat_s), false,
+     "AMQP heartbeat interval in seconds (0: off)", NULL},
+    {"EH_S3_ENDPOINT", CF_STRING, 0, 0, "127.0.0.1:9000", OFF(s3_endpoint), false, "S3 server as host:port", NULL},
+    {"EH_S3_BUCKET", CF_STRING, 0, 0, "eh-uploads", OFF(s3_bucket), false, "bucket of the uploaded files", NULL},
+    {"EH_S3_ACCESS_KEY", CF_STRING, 0, 0, "S3RVER", OFF(s3_access_key), true, "S3 access key", NULL},
+    {"EH_S3_SECRET_KEY", CF_STRING, 0, 0, "S3RVER", OFF(s3_secret_key), true, "S3 secret key", NULL},
+    {"EH_S3_HTTPS", CF_BOOL, 0, 1, "0", OFF(s3_https), false, "talk to S3 over HTTPS", NULL},
+    {"EH_WORKERS", CF_INT, 1, 256, NULL, OFF(workers), false, "worker processes (default: number of CPUs)", NULL},
+    {"EH_MAX_LINE_BYTES", CF_INT, 64, 64 * 1024 * 1024, "1048576", OFF(max_line_bytes), false,
+     "longer lines are invalid", NULL},
+    {"EH_LINE_DELAY_MAX_MS", CF_INT, 0, 600000, "1000", OFF(line_delay_max_ms), false,
+     "the worker waits a random 0..this many ms between lines (0: off)", NULL},
+    {"EH_BATCH_LINES", CF_INT, 1, 1000000, "10000", OFF(batch_lines), false, "lines per ingest transaction at most",
+     NULL},
+    {"EH_BATCH_MS", CF_INT, 1, 600000, "1000", OFF(batch_ms), false, "a batch is committed after this many ms", NULL},
+    {"EH_LEASE_MS", CF_INT, 1000, 86400000, "60000", OFF(lease_ms), false,
+     "a worker holds a job this long without a commit before the reaper takes it back", NULL},
+    {"EH_REAPER_INTERVAL_MS", CF_INT, 100, 3600000, "5000", OFF(reaper_interval_ms), false,
+     "how often expired leases and stranded jobs are looked for", NULL},
+    {"EH_REPUBLISH_AFTER_MS", CF_INT, 100, 86400000, "5000", OFF(republish_after_ms), false,
+     "a queued job whose message was not confirmed this long ago is published again", NULL},
+    {"EH_MAX_ATTEMPTS", CF_INT, 1, 1000, "5", OFF(max_attempts), false, "claims of a job before it is failed", NULL},
+    {"EH_WS_MAX_CONNECTIONS", CF_INT, 1, 1000000, "10000", OFF(ws_max_connections), false,
+     "open WebSocket connections at most", NULL},
+    {"EH_WS_MAX_PER_JOB", CF_INT, 1, 1000000, "1000", OFF(ws_max_per_job), false,
+     "WebSocket connections per job at most", NULL},
+    {"EH_WS_QUEUE_LEN", CF_INT, 2, 10000, "64", OFF(ws_queue_len), false,
+     "events queued per WebSocket before progress events are coalesced", NULL},
+    {"EH_WS_PING_S", CF_INT, 1, 3600, "20", OFF(ws_ping_s), false,
+     "WebSocket ping interval; a peer silent for twice this is dropped", NULL},
+    {"EH_LOG_LEVEL", CF_LOGLEVEL, 0, 0, "info", OFF(log_level), false, "error, warn, info or debug", NULL},
+};
+
+static int default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+}
+
+static bool scheme_ok(const char *url, const char *schemes)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL || sep == url || sep[3] == '\0')
+        return false;
+    size_t len = (size_t)(sep - url);
+    for (const char *s = schemes; *s != '\0';) {
+        const char *bar = strchr(s, '|');
+        size_t n = bar ? (size_t)(bar - s) : strlen(s);
+        if (n == len && strncasecmp(url, s, n) == 0)
+            return true;
+        s += n + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+static int parse_int(const cf_row_t *r, const char *v, int64_t *out, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0') {
+        snprintf(err, errlen, "%s: \"%s\" is not a whole number", r->name, v);
+        return EH_ERR;
+    }
+    if (n < r->min || n > r->max) {
+        snprintf(err, errlen, "%s: %lld is out of range [%lld, %lld]", r->name, n, (long long)r->min,
+                 (long long)r->max);
+        return EH_ERR;
+    }
+    *out = n;
+    return EH_OK;
+}
+
+static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *err, size_t errlen)
+{
+    char *base = (char *)cfg + r->offset;
+    switch (r->type) {
+    case CF_INT:
+        return parse_int(r, v, (int64_t *)(void *)base, err, errlen);
+    case CF_BOOL:
+        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+            *(int64_t *)(void *)base = 1;
+        else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+            *(int64_t *)(void *)base = 0;
+        else {
+            snprintf(err, errlen, "%s: \"%s\" is not a boolean (1/0, true/false, yes/no)", r->name, v);
+            return EH_ERR;
+        }
+        return EH_OK;
+    case CF_LOGLEVEL: {
+        int level = eh_log_level_parse(v);
+        if (level < 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not one of error, warn, info, debug", r->name, v);
+            return EH_ERR;
+        }
+        *(int64_t *)(void *)base = level;
+        return EH_OK;
+    }
+    case CF_URL:
+        if (!scheme_ok(v, r->scheme)) {
+            snprintf(err, errlen, "%s: not a URL of scheme %s", r->name, r->scheme); /* the value may hold a secret */
+            return EH_ERR;
+        }
+        /* fall through */
+    case CF_STRING:
+        if (v[0] == '\0') {
+            snprintf(err, errlen, "%s: must not be empty", r->name);
+            return EH_ERR;
+        }
+        *(char **)(void *)base = strdup(v);
+        if (*(char **)(void *)base == NULL) {
+            snprintf(err, errlen, "%s: out of memory", r->name);
+            return EH_ERR;
+        }
+        return EH_OK;
+    }
+    return EH_ERR;
+}
+
+static const char *env_getter(const char *name, void *ud)
+{
+    EH_UNUSED(ud);
+    return getenv(name);
+}
+
+int eh_config_load(eh_config_t *cfg, char *err, size_t errlen)
+{
+    return eh_config_load_from(cfg, env_getter, NULL, err, errlen);
+}
+
+int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+        const cf_row_t *r = &rows[i];
+        const char *v = get(r->name, ud);
+        char computed[32];
+        if (v == NULL) {
+            v = r->def;
+            if (v == NULL) {
+                snprintf(computed, sizeof(computed), "%d", default_workers());
+                v = computed;
+            }
+        }
+        if (parse_row(r, v, cfg, err, errlen) != EH_OK) {
+            eh_config_free(cfg);
+            return EH_ERR;
+        }
+    }
+    return EH_OK;
+}
+
+void eh_config_free(eh_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+        if (rows[i].type == CF_STRING || rows[i].type == CF_URL) {
+            char **p = (char **)(void *)((char *)cfg + rows[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    }
+}
+
+/* URLs keep their shape with the password replaced: amqp://guest:***@host/ */
+static json_t *masked_url(const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    if (scheme_end == NULL || at == NULL || at < scheme_end)
+        return json_string(url);
+    const char *colon = memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3));
+    const char *cut = colon != NULL ? colon + 1 : scheme_end + 3;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%.*s***%s", (int)(cut - url), url, at);
+    return json_string(buf);
+}
+
+void eh_config_log(const eh_config_t *cfg)
+{
+    json_t *fields = json_object();
+    if (fields == NULL)
+        return;
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+        const cf_row_t *r = &rows[i];
+        const char *base = (const char *)cfg + r->offset;
+        json_t *v;
+        if (r->type == CF_STRING || r->type == CF_URL) {
+            const char *s = *(char *const *)(const void *)base;
+            if (r->type == CF_URL)
+                v = masked_url(s);
+            else
+                v = json_string(r->secret ? "***" : s);
+        } else if (r->type == CF_LOGLEVEL) {
+            v = json_string(eh_log_level_name((int)*(const int64_t *)(const void *)base));
+        } else {
+            v = json_integer((json_int_t) * (const int64_t *)(const void *)base);
+        }
+        json_object_set_new(fields, r->name, v);
+    }
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:o}", "config", fields), "effective configuration");
+}
+
+void eh_config_print_help(FILE *out)
+{
+    fprintf(out, "Environment variables:\n");
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++)
+        fprintf(out, "  %-24s %s (default: %s)\n", rows[i].name, rows[i].help,
+                rows[i].def ? rows[i].def : "number of CPUs");
+}
+
+void eh_config_print_markdown(FILE *out)
+{
+    fprintf(out, "| variable | default | meaning |\n|---|---|---|\n");
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+        const cf_row_t *r = &rows[i];
+        if (r->type == CF_INT && r->max > r->min)
+            fprintf(out, "| `%s` | `%s` | %s (%lld to %lld) |\n", r->name, r->def ? r->def : "CPUs", r->help,
+                    (long long)r->min, (long long)r->max);
+        else
+            fprintf(out, "| `%s` | `%s` | %s |\n", r->name, r->def ? r->def : "CPUs", r->help);
+    }
+}

@@ -1,0 +1,80 @@
+/*
+ * config.h - every EH_* setting, read from the environment once at start.
+ *
+ * One table in config.c drives parsing, range checks, the start-up error that
+ * names the variable, --help, the README table and the effective-config log
+ * line (secrets masked).
+ */
+#ifndef EH_CONFIG_H
+#define EH_CONFIG_H
+
+#include <stdio.h>
+
+#include "eh.h"
+
+typedef struct eh_config {
+    /* HTTP (eh-api) */
+    char *http_host;
+    int64_t http_port;
+    int64_t http_threads;
+    int64_t http_max_connections;
+    int64_t http_max_per_ip;
+    int64_t http_timeout_s;
+    int64_t shutdown_grace_ms;
+    char *spool_dir;
+    int64_t max_upload_bytes;
+    /* services */
+    char *database_url;
+    int64_t db_pool_size;
+    char *amqp_url;
+    int64_t amqp_heartbeat_s;
+    char *s3_endpoint; /* host[:port], no scheme */
+    char *s3_bucket;
+    char *s3_access_key;
+    char *s3_secret_key;
+    int64_t s3_https;
+    /* worker */
+    int64_t workers;
+    int64_t max_line_bytes;
+    int64_t line_delay_max_ms;
+    int64_t batch_lines;
+    int64_t batch_ms;
+    int64_t lease_ms;
+    int64_t reaper_interval_ms;
+    int64_t republish_after_ms;
+    int64_t max_attempts;
+    /* WebSocket relay (eh-api) */
+    int64_t ws_max_connections;
+    int64_t ws_max_per_job;
+    int64_t ws_queue_len;
+    int64_t ws_ping_s;
+    /* logging */
+    int64_t log_level; /* one of EH_LOG_* from log.h */
+} eh_config_t;
+
+/* Returns the value of a variable, or NULL when unset. */
+typedef const char *(*eh_config_getter_fn)(const char *name, void *ud);
+
+/*
+ * Fills cfg from the process environment. On a bad value returns EH_ERR and
+ * writes a message naming the variable into err; cfg is then freed already.
+ */
+EH_MUST_CHECK int eh_config_load(eh_config_t *cfg, char *err, size_t errlen);
+
+/* The same, from any source of variables (used by the unit tests). */
+EH_MUST_CHECK int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err,
+                                      size_t errlen);
+
+/* Frees the strings of cfg; cfg itself is the caller's. NULL is accepted. */
+void eh_config_free(eh_config_t *cfg);
+
+/* Logs the effective configuration as one line, secrets masked. */
+void eh_config_log(const eh_config_t *cfg);
+
+/* Prints every variable with its default and meaning (--help). */
+void eh_config_print_help(FILE *out);
+
+/* Prints the README's configuration table in Markdown. */
+void eh_config_print_markdown(FILE *out);
+
+#endif

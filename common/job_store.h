@@ -1,0 +1,29 @@
+/*
+ * job_store.h - reading jobs from PostgreSQL into eh_job_t.
+ *
+ * EH_JOB_COLUMNS is the select list every job query returns (also in
+ * RETURNING clauses), in the order eh_job_from_row expects.
+ */
+#ifndef EH_JOB_STORE_H
+#define EH_JOB_STORE_H
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "job.h"
+
+#define EH_JOB_COLUMNS                                                                                                 \
+    "id::text, file_name, size_bytes, status, lines_total, lines_processed, entries_ingested, lines_invalid, "        \
+    "(extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM started_at) * 1000)::bigint, "               \
+    "(extract(epoch FROM completed_at) * 1000)::bigint, error, event_seq"
+
+/* Fills out (cleared first) from row of res, which has EH_JOB_COLUMNS first. EH_OK or EH_ERR. */
+EH_MUST_CHECK int eh_job_from_row(const PGresult *res, int row, eh_job_t *out);
+
+/*
+ * Loads job id (a valid UUID string). EH_OK; EH_DECLINED when there is no
+ * such job; EH_AGAIN when the database is unreachable; EH_ERR otherwise.
+ */
+EH_MUST_CHECK int eh_job_load(eh_db_t *db, const char *id, eh_job_t *out);
+
+#endif

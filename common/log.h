@@ -1,0 +1,58 @@
+/*
+ * log.h - structured logs: one JSON object per line on stderr.
+ *
+ * {"ts":"2026-11-21T10:00:00.123Z","level":"info","component":"api","pid":12,
+ *  "msg":"upload accepted","job_id":"…", …fields}
+ *
+ * The level is tested before any formatting happens. Values that come from
+ * clients go into fields (JSON-escaped by jansson), never into the format.
+ */
+#ifndef EH_LOG_H
+#define EH_LOG_H
+
+#include <jansson.h>
+
+#include "eh.h"
+
+enum { EH_LOG_ERROR = 0, EH_LOG_WARN = 1, EH_LOG_INFO = 2, EH_LOG_DEBUG = 3 };
+
+extern int eh_log_threshold;
+
+/* Names the program in every line ("api", "worker", "supervisor", …). Borrowed; keep it alive. */
+void eh_log_init(const char *component);
+void eh_log_set_level(int level);
+/* "error", "warn", "info" or "debug" (case-insensitive); -1 when unknown. */
+int eh_log_level_parse(const char *name);
+const char *eh_log_level_name(int level);
+
+/* A job id added to every line this thread logs until cleared with NULL. */
+void eh_log_set_job(const char *job_id);
+
+/* Writes one line. fields (a JSON object, may be NULL) is stolen. */
+void eh_log_emit(int level, json_t *fields, const char *fmt, ...) EH_PRINTF(3, 4);
+
+#define eh_log(level, ...)                                                                                             \
+    do {                                                                                                               \
+        if ((level) <= eh_log_threshold)                                                                               \
+            eh_log_emit((level), NULL, __VA_ARGS__);                                                                   \
+    } while (0)
+
+/* Like eh_log with extra fields; fields is consumed whether or not the line is written. */
+#define eh_log_kv(level, fields, ...)                                                                                  \
+    do {                                                                                                               \
+        json_t *eh_log_fields_ = (fields);                                                                             \
+        if ((level) <= eh_log_threshold)                                                                               \
+            eh_log_emit((level), eh_log_fields_, __VA_ARGS__);                                                         \
+        else                                                                                                           \
+            json_decref(eh_log_fields_);                                                                               \
+    } while (0)
+
+#define eh_log_error(...) eh_log(EH_LOG_ERROR, __VA_ARGS__)
+#define eh_log_warn(...) eh_log(EH_LOG_WARN, __VA_ARGS__)
+#define eh_log_info(...) eh_log(EH_LOG_INFO, __VA_ARGS__)
+#define eh_log_debug(...) eh_log(EH_LOG_DEBUG, __VA_ARGS__)
+
+/* Logs "what: strerror(err)" with the errno value in a field. */
+void eh_log_errno(int level, int err, const char *what);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * s3.h - the object store behind a small interface (libs3 2.0: AWS
+ * signature v2, path-style URLs), so that a SigV4 backend can replace it.
+ *
+ * libs3 keeps global state: eh_s3_global_init() once per process (after
+ * fork in children), eh_s3_global_cleanup() at exit.
+ */
+#ifndef EH_S3_H
+#define EH_S3_H
+
+#include <stdbool.h>
+
+#include "eh.h"
+
+typedef struct eh_s3_config {
+    const char *endpoint; /* host[:port] */
+    const char *bucket;
+    const char *access_key;
+    const char *secret_key;
+    bool https;
+    int timeout_ms; /* per request; 0 for libs3's default */
+} eh_s3_config_t;
+
+/* What went wrong on a failed call: the HTTP status (0 when none came) and S3's code and message. */
+typedef struct eh_s3_error {
+    int http_status;
+    char code[64];
+    char message[256];
+} eh_s3_error_t;
+
+typedef struct eh_s3 eh_s3_t;
+
+EH_MUST_CHECK int eh_s3_global_init(void);
+void eh_s3_global_cleanup(void);
+
+/* Copies cfg's strings. NULL on out of memory. */
+EH_MUST_CHECK eh_s3_t *eh_s3_create(const eh_s3_config_t *cfg);
+void eh_s3_destroy(eh_s3_t *s3);
+
+/*
+ * All calls return EH_OK; EH_DECLINED when the object (or bucket) does not
+ * exist; EH_AGAIN when the server cannot be reached or answers 5xx; EH_ERR
+ * otherwise. err (may be NULL) is filled on failure.
+ */
+
+/* Creates the bucket if it does not exist yet. */
+EH_MUST_CHECK int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err);
+/* Uploads len bytes read from fd at its current offset. */
+EH_MUST_CHECK int eh_s3_put_fd(eh_s3_t *s3, const char *key, int fd, uint64_t len, eh_s3_error_t *err);
+
+/* Receives each chunk of a GET; returns EH_OK to go on, anything else aborts the GET. */
+typedef int (*eh_s3_data_fn)(const char *data, size_t len, void *ud);
+/* Streams byte_count bytes (0: to the end) from start through cb; memory stays flat. */
+EH_MUST_CHECK int eh_s3_get(eh_s3_t *s3, const char *key, uint64_t start, uint64_t byte_count, eh_s3_data_fn cb,
+                            void *ud, eh_s3_error_t *err);
+/* The object's size. */
+EH_MUST_CHECK int eh_s3_head(eh_s3_t *s3, const char *key, uint64_t *size, eh_s3_error_t *err);
+/* Deleting an object that is not there is EH_OK. */
+EH_MUST_CHECK int eh_s3_delete(eh_s3_t *s3, const char *key, eh_s3_error_t *err);
+
+#endif
