@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The test run behind `make test`: fresh services in a throwaway folder,
+# unit tests, migrations, C integration tests, then the pytest suite that
+# drives the real binaries. The services are stopped on every way out.
+# Prints one closing line: "tests: N passed, M failed".
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=build/asan
+python=/usr/bin/python3
+
+passed=0
+failed=0
+failures=()
+
+# A killed earlier run may have left services behind: stop them first.
+mkdir -p .run
+for old in .run/test-*; do
+    [ -d "$old" ] || continue
+    scripts/services.sh stop "$old" >/dev/null 2>&1 || true
+    rm -rf "$old"
+done
+
+run_dir=$(mktemp -d "$root/.run/test-XXXXXX")
+cleanup() {
+    scripts/services.sh stop "$run_dir" >/dev/null 2>&1 || true
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
+
+# Runs one cmocka binary and adds its counts; a crash without a summary counts as one failure.
+run_cmocka() {
+    local bin=$1 out rc=0
+    out=$("$bin" 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    local p f
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$(basename "$bin")")
+}
+
+echo "== unit tests"
+for t in "$build"/tests/*_test; do
+    [ -x "$t" ] || continue
+    run_cmocka "$t"
+done
+
+echo "== services ($run_dir)"
+scripts/services.sh start "$run_dir"
+# shellcheck disable=SC1091
+. "$run_dir/env"
+export EH_RUN_DIR="$run_dir" EH_REPO_ROOT="$root" EH_TEST_BIN_DIR="$root/$build/bin"
+
+echo "== migrations"
+"$build/bin/eh-api" migrate
+
+echo "== integration tests (C)"
+for t in "$build"/tests/*_itest; do
+    [ -x "$t" ] || continue
+    run_cmocka "$t"
+done
+
+echo "== integration tests (binaries, pytest)"
+pytest_out="$run_dir/pytest.out"
+rc=0
+"$python" -m pytest -p no:cacheprovider -q -rfE tests/integration "$@" 2>&1 | tee "$pytest_out" || rc=$?
+summary=$(grep -E '^=+ .* in [0-9.]+s' "$pytest_out" | tail -n1 || true)
+p=$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+f=$(printf '%s' "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+f=${f:-0}
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+fi
+passed=$((passed + p))
+failed=$((failed + f))
+[ "$f" -eq 0 ] || failures+=("pytest")
+
+echo
+[ "${#failures[@]}" -eq 0 ] || echo "failing: ${failures[*]}"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,315 @@
+"""Shared fixtures for the integration tests.
+
+The services (PostgreSQL, RabbitMQ, s3rver) are started once per run by
+scripts/test.sh, which exports their addresses as EH_* variables; the
+migrations are applied by then. Each test starts the binaries it needs with
+the environment it wants, against a clean database and clean queues.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pika
+import psycopg2
+import pytest
+import requests
+
+REPO = os.environ.get("EH_REPO_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN_DIR = os.environ.get("EH_TEST_BIN_DIR", os.path.join(REPO, "build", "asan", "bin"))
+RUN_DIR = os.environ.get("EH_RUN_DIR", "")
+SERVICES = os.path.join(REPO, "scripts", "services.sh")
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
+
+SERVICE_ENV_KEYS = ("EH_DATABASE_URL", "EH_AMQP_URL", "EH_S3_ENDPOINT", "EH_S3_BUCKET", "EH_S3_ACCESS_KEY",
+                    "EH_S3_SECRET_KEY")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    """Polls predicate until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def base_env(**overrides):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EH_") or k in SERVICE_ENV_KEYS}
+    env.update({
+        "EH_LOG_LEVEL": "info",
+        "EH_LINE_DELAY_MAX_MS": "0",
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        "LSAN_OPTIONS": "suppressions=" + os.path.join(REPO, "tests", "lsan.supp"),
+    })
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class Proc:
+    """A binary of the project started with its own log file."""
+
+    def __init__(self, name, args, env, log_dir):
+        self.name = name
+        self.log_path = os.path.join(str(log_dir), f"{name}-{uuid.uuid4().hex[:8]}.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=REPO)
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        """Stops the process and returns its exit code (negative: killed by a signal)."""
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.proc.wait()
+                raise AssertionError(f"{self.name} did not stop within {timeout}s after {sig!r}")
+        self.log.close()
+        return self.proc.returncode
+
+    def kill_group(self):
+        """Hard stop of the process and everything it forked (test cleanup only)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.log.close()
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def json_lines(self):
+        lines = []
+        for line in self.output().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                pass
+        return lines
+
+    def sanitizer_reports(self):
+        text = self.output()
+        return [m for m in SANITIZER_MARKS if m in text]
+
+
+class Api(Proc):
+    def __init__(self, env, log_dir):
+        self.port = int(env["EH_HTTP_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("eh-api", [os.path.join(BIN_DIR, "eh-api")], env, log_dir)
+
+    def wait_ready(self, timeout=30.0):
+        def up():
+            if not self.alive():
+                raise AssertionError(f"eh-api exited early:\n{self.output()[-4000:]}")
+            try:
+                return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+        wait_for(up, timeout, what="eh-api /healthz")
+        return self
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Every binary a test starts; all are stopped at the end and checked for sanitizer reports."""
+    started = []
+    yield started
+    problems = []
+    for p in started:
+        if p.alive():
+            code = p.stop(timeout=30)
+            if code not in (0,):
+                problems.append(f"{p.name} exited with {code} at teardown")
+        else:
+            p.log.close()
+        reports = p.sanitizer_reports()
+        if reports:
+            problems.append(f"{p.name}: sanitizer report {reports}:\n{p.output()[-6000:]}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def start_api(procs, tmp_path):
+    def start(wait=True, **overrides):
+        overrides.setdefault("EH_HTTP_PORT", free_port())
+        overrides.setdefault("EH_SPOOL_DIR", str(tmp_path))
+        api = Api(base_env(**overrides), tmp_path)
+        procs.append(api)
+        return api.wait_ready() if wait else api
+    return start
+
+
+@pytest.fixture
+def start_worker(procs, tmp_path):
+    def start(**overrides):
+        overrides.setdefault("EH_WORKERS", 1)
+        overrides.setdefault("EH_LEASE_MS", 5000)
+        overrides.setdefault("EH_REAPER_INTERVAL_MS", 500)
+        overrides.setdefault("EH_BATCH_MS", 200)
+        w = Proc("eh-worker", [os.path.join(BIN_DIR, "eh-worker")], base_env(**overrides), tmp_path)
+        procs.append(w)
+        return w
+    return start
+
+
+def db_connect():
+    conn = psycopg2.connect(os.environ["EH_DATABASE_URL"])
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def db():
+    conn = db_connect()
+    yield conn
+    conn.close()
+
+
+def query(conn, sql, *params):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def amqp_params():
+    return pika.URLParameters(os.environ["EH_AMQP_URL"])
+
+
+def queue_depth(name):
+    conn = pika.BlockingConnection(amqp_params())
+    try:
+        ch = conn.channel()
+        return ch.queue_declare(queue=name, passive=True).method.message_count
+    finally:
+        conn.close()
+
+
+def queue_get_all(name):
+    """Takes every message off a queue (acked) and returns the bodies."""
+    conn = pika.BlockingConnection(amqp_params())
+    bodies = []
+    try:
+        ch = conn.channel()
+        while True:
+            method, _, body = ch.basic_get(queue=name, auto_ack=True)
+            if method is None:
+                return bodies
+            bodies.append(body)
+    finally:
+        conn.close()
+
+
+def purge_queues():
+    try:
+        conn = pika.BlockingConnection(amqp_params())
+    except pika.exceptions.AMQPError:
+        return
+    try:
+        ch = conn.channel()
+        for q in ("eh.jobs", "eh.jobs.dead"):
+            try:
+                ch.queue_purge(q)
+            except pika.exceptions.ChannelClosedByBroker:
+                ch = conn.channel()  # not declared yet: nothing to purge
+    finally:
+        conn.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_state():
+    """Every test starts with no jobs, no entries and empty queues."""
+    conn = db_connect()
+    query(conn, "TRUNCATE jobs, log_entries, job_errors")
+    conn.close()
+    purge_queues()
+    yield
+
+
+@pytest.fixture
+def services():
+    """Stops and starts one local service, keeping its data and port (fault tests)."""
+    class Services:
+        def stop(self, name):
+            subprocess.run([SERVICES, "stop-one", RUN_DIR, name], check=True, stdout=subprocess.DEVNULL)
+
+        def start(self, name):
+            subprocess.run([SERVICES, "start-one", RUN_DIR, name], check=True, stdout=subprocess.DEVNULL)
+
+    s = Services()
+    stopped = []
+    orig_stop = s.stop
+
+    def tracking_stop(name):
+        orig_stop(name)
+        stopped.append(name)
+    s.stop = tracking_stop
+    yield s
+    # A failed test must not leave a service down for the next one.
+    for name in stopped:
+        subprocess.run([SERVICES, "start-one", RUN_DIR, name], check=False, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+def upload(api, name, data, field="file", content_type="application/x-ndjson", timeout=60):
+    if isinstance(data, str):
+        data = data.encode()
+    return requests.post(api.url + "/api/v1/files/upload", files={field: (name, data, content_type)},
+                         timeout=timeout)
+
+
+def job_row(conn, job_id):
+    rows = query(conn, "SELECT status, lines_total, lines_processed, entries_ingested, lines_invalid, attempts, "
+                       "lease_owner, error FROM jobs WHERE id = %s", job_id)
+    if not rows:
+        return None
+    keys = ("status", "lines_total", "lines_processed", "entries_ingested", "lines_invalid", "attempts",
+            "lease_owner", "error")
+    return dict(zip(keys, rows[0]))
+
+
+def wait_job(conn, job_id, statuses=("completed", "failed"), timeout=60.0):
+    def done():
+        row = job_row(conn, job_id)
+        return row if row and row["status"] in statuses else None
+    return wait_for(done, timeout, interval=0.1, what=f"job {job_id} in {statuses}")
+
+
+def log_line(i, level="info", service="svc", **extra):
+    entry = {"timestamp": f"2026-11-21T10:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z", "level": level,
+             "service": service, "message": f"line {i}"}
+    entry.update(extra)
+    return json.dumps(entry)
+
+
+def lease_pid(owner):
+    """The pid in a lease owner "<host>:<pid>:<nonce>"."""
+    m = re.match(r"^[^:]*:(\d+):", owner or "")
+    return int(m.group(1)) if m else None

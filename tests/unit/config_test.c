@@ -1,0 +1,115 @@
+/* config_test.c - the EH_* table: defaults, range checks, errors that name the variable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+typedef struct {
+    const char *const *pairs; /* name, value, name, value, …, NULL */
+} fake_env_t;
+
+static const char *fake_get(const char *name, void *ud)
+{
+    const fake_env_t *env = ud;
+    for (const char *const *p = env->pairs; p != NULL && *p != NULL; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
+
+static int load(const char *const *pairs, eh_config_t *cfg, char *err, size_t errlen)
+{
+    fake_env_t env = {pairs};
+    return eh_config_load_from(cfg, fake_get, &env, err, errlen);
+}
+
+static void defaults_apply(void **state)
+{
+    (void)state;
+    eh_config_t cfg;
+    char err[256] = "";
+    assert_int_equal(load(NULL, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.http_port, 8080);
+    assert_int_equal(cfg.max_upload_bytes, 1073741824LL);
+    assert_int_equal(cfg.max_line_bytes, 1048576);
+    assert_int_equal(cfg.line_delay_max_ms, 1000);
+    assert_string_equal(cfg.s3_bucket, "eh-uploads");
+    assert_true(cfg.workers >= 1);
+    assert_int_equal(cfg.log_level, EH_LOG_INFO);
+    eh_config_free(&cfg);
+}
+
+static void values_override_defaults(void **state)
+{
+    (void)state;
+    const char *pairs[] = {"EH_HTTP_PORT", "9090", "EH_WORKERS", "3", "EH_S3_HTTPS", "true",
+                           "EH_LOG_LEVEL", "DEBUG", "EH_DATABASE_URL", "postgres://u:p@h:1/d", NULL};
+    eh_config_t cfg;
+    char err[256] = "";
+    assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.http_port, 9090);
+    assert_int_equal(cfg.workers, 3);
+    assert_int_equal(cfg.s3_https, 1);
+    assert_int_equal(cfg.log_level, EH_LOG_DEBUG);
+    assert_string_equal(cfg.database_url, "postgres://u:p@h:1/d");
+    eh_config_free(&cfg);
+}
+
+typedef struct {
+    const char *name, *value, *expect_in_error;
+} bad_case_t;
+
+static void bad_values_name_the_variable(void **state)
+{
+    (void)state;
+    static const bad_case_t cases[] = {
+        {"EH_HTTP_PORT", "80a", "EH_HTTP_PORT: \"80a\" is not a whole number"},
+        {"EH_HTTP_PORT", "", "EH_HTTP_PORT: \"\" is not a whole number"},
+        {"EH_HTTP_PORT", "70000", "EH_HTTP_PORT: 70000 is out of range"},
+        {"EH_WORKERS", "0", "EH_WORKERS: 0 is out of range"},
+        {"EH_MAX_UPLOAD_BYTES", "99999999999999999999", "EH_MAX_UPLOAD_BYTES"},
+        {"EH_LINE_DELAY_MAX_MS", "-1", "EH_LINE_DELAY_MAX_MS: -1 is out of range"},
+        {"EH_S3_HTTPS", "maybe", "EH_S3_HTTPS: \"maybe\" is not a boolean"},
+        {"EH_LOG_LEVEL", "loud", "EH_LOG_LEVEL: \"loud\" is not one of"},
+        {"EH_DATABASE_URL", "mysql://x", "EH_DATABASE_URL: not a URL of scheme"},
+        {"EH_AMQP_URL", "localhost:5672", "EH_AMQP_URL: not a URL of scheme amqp"},
+        {"EH_AMQP_URL", "amqp://", "EH_AMQP_URL"},
+        {"EH_S3_BUCKET", "", "EH_S3_BUCKET: must not be empty"},
+    };
+    for (size_t i = 0; i < EH_ARRAY_LEN(cases); i++) {
+        const char *pairs[] = {cases[i].name, cases[i].value, NULL};
+        eh_config_t cfg;
+        char err[256] = "";
+        assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_ERR);
+        if (strstr(err, cases[i].expect_in_error) == NULL)
+            fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err, cases[i].expect_in_error);
+        /* A failed load leaves nothing allocated. */
+        assert_null(cfg.http_host);
+    }
+}
+
+static void url_secret_is_not_in_the_error(void **state)
+{
+    (void)state;
+    const char *pairs[] = {"EH_DATABASE_URL", "mysql://user:hunter2@host/db", NULL};
+    eh_config_t cfg;
+    char err[256] = "";
+    assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_ERR);
+    assert_null(strstr(err, "hunter2"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_apply),
+        cmocka_unit_test(values_override_defaults),
+        cmocka_unit_test(bad_values_name_the_variable),
+        cmocka_unit_test(url_secret_is_not_in_the_error),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
