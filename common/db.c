@@ -1,7 +1,6 @@
 #include "db.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,7 +34,8 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 
 struct eh_db {
     PGconn *conn;
-    bool in_copy;    /* a COPY FROM STDIN was started and not yet ended */
+    bool in_copy;     /* a COPY FROM STDIN was started and not yet ended */
+    bool doomed;      /* the server sent FATAL outside a query: it is closing the session */
     char sqlstate[6]; /* of the last failed statement, "" after a success */
 };
 
@@ -75,7 +75,7 @@ static json_t *target_fields(const char *url)
 /* Server notices (and a FATAL that arrives on an idle connection) go to our log, not raw to stderr. */
 static void notice_receiver(void *arg, const PGresult *res)
 {
-    EH_UNUSED(arg);
+    eh_db_t *db = arg;
     const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -83,6 +83,8 @@ static void notice_receiver(void *arg, const PGresult *res)
     if (severity != NULL && (strcmp(severity, "WARNING") == 0 || strcmp(severity, "FATAL") == 0 ||
                              strcmp(severity, "PANIC") == 0 || strcmp(severity, "ERROR") == 0))
         level = EH_LOG_WARN;
+    if (severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+        db->doomed = true;
     eh_log_kv(level, json_pack("{s:s, s:s}", "severity", severity ? severity : "", "sqlstate", state ? state : ""),
               "postgres: %s", msg != NULL ? msg : "(no message)");
 }
@@ -96,11 +98,18 @@ static const char *conn_error(PGconn *conn)
 /* libpq messages end in a newline; log lines read better without it. */
 static void log_pg_error(const char *what, const char *text, const char *sqlstate, const char *sql)
 {
+    /* One line: the DETAIL/CONTEXT parts that follow a newline are kept, joined by a space. */
     char msg[512];
-    snprintf(msg, sizeof(msg), "%s", text != NULL ? text : "");
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
+    size_t n = 0;
+    for (const char *p = text != NULL ? text : ""; *p != '\0' && n + 1 < sizeof(msg); p++) {
+        bool space = *p == '\n' || *p == '\t' || *p == ' ';
+        if (space && (n == 0 || msg[n - 1] == ' '))
+            continue;
+        msg[n++] = space ? ' ' : *p;
+    }
+    while (n > 0 && msg[n - 1] == ' ')
+        n--;
+    msg[n] = '\0';
     json_t *f = json_pack("{s:s}", "sqlstate", sqlstate != NULL ? sqlstate : "");
     if (f != NULL && sql != NULL)
         json_object_set_new(f, "sql", json_stringn(sql, strnlen(sql, 200)));
@@ -160,7 +169,7 @@ eh_db_t *eh_db_connect(const char *url, int64_t wait_ms)
         eh_time_sleep_ms(delay < left ? delay : left, NULL);
         delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
     }
-    PQsetNoticeReceiver(db->conn, notice_receiver, NULL);
+    PQsetNoticeReceiver(db->conn, notice_receiver, db);
     eh_log_kv(EH_LOG_DEBUG,
               json_pack("{s:s, s:s, s:s}", "host", PQhost(db->conn) ? PQhost(db->conn) : "", "port",
                         PQport(db->conn) ? PQport(db->conn) : "", "dbname", PQdb(db->conn) ? PQdb(db->conn) : ""),
@@ -192,9 +201,14 @@ static void set_sqlstate(eh_db_t *db, const PGresult *res)
     snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", s != NULL ? s : "");
 }
 
+/* EH_AGAIN when the server is gone or going (connection exception, shutdown in progress). */
 static int failure_status(const eh_db_t *db)
 {
-    return PQstatus(db->conn) == CONNECTION_BAD ? EH_AGAIN : EH_ERR;
+    if (PQstatus(db->conn) == CONNECTION_BAD || db->doomed)
+        return EH_AGAIN;
+    if (strncmp(db->sqlstate, "08", 2) == 0 || strncmp(db->sqlstate, "57P0", 4) == 0)
+        return EH_AGAIN;
+    return EH_ERR;
 }
 
 /*
@@ -204,9 +218,10 @@ static int failure_status(const eh_db_t *db)
  * is pending now, without blocking, so that the loss shows up here rather
  * than as a failed statement later.
  */
-static bool conn_alive(PGconn *conn)
+static bool conn_alive(eh_db_t *db)
 {
-    if (PQstatus(conn) != CONNECTION_OK)
+    PGconn *conn = db->conn;
+    if (db->doomed || PQstatus(conn) != CONNECTION_OK)
         return false;
     /* Only an idle connection may be probed; one in a query owns its input. */
     PGTransactionStatusType ts = PQtransactionStatus(conn);
@@ -229,7 +244,8 @@ static bool conn_alive(PGconn *conn)
         PGnotify *note;
         while ((note = PQnotifies(conn)) != NULL)
             PQfreemem(note);
-        if (PQstatus(conn) != CONNECTION_OK)
+        /* A terminated backend sends FATAL first and closes the socket a little later. */
+        if (db->doomed || PQstatus(conn) != CONNECTION_OK)
             return false;
     }
     return PQstatus(conn) == CONNECTION_OK;
@@ -237,11 +253,12 @@ static bool conn_alive(PGconn *conn)
 
 int eh_db_ensure(eh_db_t *db)
 {
-    if (conn_alive(db->conn))
+    if (conn_alive(db))
         return EH_OK;
     eh_log_warn("database connection lost, reconnecting");
     PQreset(db->conn);
     db->in_copy = false;
+    db->doomed = false;
     db->sqlstate[0] = '\0';
     if (PQstatus(db->conn) != CONNECTION_OK) {
         char msg[512];
