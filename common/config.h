@@ -42,6 +42,7 @@ typedef struct eh_config {
     int64_t lease_ms;
     int64_t reaper_interval_ms;
     int64_t republish_after_ms;
+    int64_t requeue_stale_ms;
     int64_t max_attempts;
     /* WebSocket relay (eh-api) */
     int64_t ws_max_connections;

@@ -18,9 +18,10 @@ static const char SQL_STAMP_PUBLISHED[] = "UPDATE jobs SET published_at = now(),
  */
 static const char SQL_PICK_STALE[] =
     "UPDATE jobs SET published_at = now(), updated_at = now() WHERE id IN ("
-    "  SELECT id FROM jobs WHERE status = 'queued'"
-    "   AND COALESCE(published_at, created_at) < now() - make_interval(secs => $1::double precision / 1000)"
-    "  ORDER BY published_at NULLS FIRST, created_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+    "  SELECT id FROM jobs WHERE status = 'queued' AND ("
+    "    (published_at IS NULL AND created_at < now() - make_interval(secs => $1::double precision / 1000))"
+    "    OR ($2::bigint >= 0 AND published_at < now() - make_interval(secs => $2::double precision / 1000)))"
+    "  ORDER BY published_at NULLS FIRST, created_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id::text, object_key";
 
 static const char SQL_UNSTAMP[] = "UPDATE jobs SET published_at = NULL WHERE id = $1 AND status = 'queued'";
@@ -83,14 +84,16 @@ int eh_job_queue_publish(eh_db_t *db, eh_mq_t *mq, const char *job_id, const cha
     return EH_OK;
 }
 
-int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t stale_ms, int limit)
+int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t unconfirmed_after_ms, int64_t confirmed_after_ms,
+                           int limit)
 {
-    char stale[32], lim[32];
-    snprintf(stale, sizeof(stale), "%lld", (long long)stale_ms);
+    char unconfirmed[32], confirmed[32], lim[32];
+    snprintf(unconfirmed, sizeof(unconfirmed), "%lld", (long long)unconfirmed_after_ms);
+    snprintf(confirmed, sizeof(confirmed), "%lld", (long long)confirmed_after_ms);
     snprintf(lim, sizeof(lim), "%d", limit);
-    const char *params[] = {stale, lim};
+    const char *params[] = {unconfirmed, confirmed, lim};
     int status = EH_ERR;
-    PGresult *res = eh_db_query(db, SQL_PICK_STALE, 2, params, &status);
+    PGresult *res = eh_db_query(db, SQL_PICK_STALE, 3, params, &status);
     if (res == NULL)
         return status;
     int done = 0, rc = EH_OK;

@@ -39,11 +39,16 @@ EH_MUST_CHECK int eh_job_queue_publish(eh_db_t *db, eh_mq_t *mq, const char *job
                                        int64_t confirm_timeout_ms);
 
 /*
- * Re-publishes up to `limit` queued jobs whose last confirmed publish is
- * older than stale_ms (or that were never confirmed and were created more
- * than stale_ms ago). Returns the number re-published (>= 0), or EH_AGAIN /
- * EH_ERR when the database or the broker failed.
+ * Re-publishes up to `limit` queued jobs whose message may be missing: jobs
+ * never confirmed by the broker and created more than unconfirmed_after_ms
+ * ago, and (when confirmed_after_ms >= 0) jobs confirmed more than
+ * confirmed_after_ms ago and still not picked up. The second threshold is
+ * long on purpose: a confirmed message is durable, and re-publishing it
+ * while every worker is busy would only pile up duplicates. Returns the
+ * number re-published (>= 0), or EH_AGAIN / EH_ERR when the database or the
+ * broker failed.
  */
-EH_MUST_CHECK int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t stale_ms, int limit);
+EH_MUST_CHECK int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t unconfirmed_after_ms,
+                                         int64_t confirmed_after_ms, int limit);
 
 #endif

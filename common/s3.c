@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +203,24 @@ static void bucket_context(const eh_s3_t *s3, S3BucketContext *bc)
  * s3rver signs the path as "/bucket" and rejects them; this way the signed
  * resource is the request path itself, which every server agrees on.
  */
+/*
+ * libs3 2.0 formats the Date header with gmtime(), whose static buffer is
+ * shared by all threads (ThreadSanitizer caught two concurrent PUTs of
+ * eh-api racing on it). Starting a request only queues it on ctx, so
+ * serialising the start costs nothing; the transfers still run in parallel.
+ */
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void start_request_locked(req_t *r, S3RequestContext *ctx);
+
 static void start_request(req_t *r, S3RequestContext *ctx)
+{
+    pthread_mutex_lock(&start_mu);
+    start_request_locked(r, ctx);
+    pthread_mutex_unlock(&start_mu);
+}
+
+static void start_request_locked(req_t *r, S3RequestContext *ctx)
 {
     S3BucketContext bc;
     bucket_context(r->s3, &bc);

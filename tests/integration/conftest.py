@@ -79,8 +79,10 @@ class Proc:
         if self.alive():
             os.kill(self.pid, sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+    def stop(self, sig=None, timeout=30.0):
         """Stops the process and returns its exit code (negative: killed by a signal)."""
+        if sig is None:  # not a default argument: in the class body `signal` is the method above
+            sig = signal.SIGTERM
         if self.alive():
             self.proc.send_signal(sig)
             try:
@@ -313,3 +315,171 @@ def lease_pid(owner):
     """The pid in a lease owner "<host>:<pid>:<nonce>"."""
     m = re.match(r"^[^:]*:(\d+):", owner or "")
     return int(m.group(1)) if m else None
+
+
+# ---- worker tests: jobs made without the api ---------------------------------
+# The worker tests insert the job row, store the object and publish the message
+# themselves, as eh-api does (row first, then the object, then the message).
+
+def count_lines(data):
+    """lines_total as the contract counts it: newline-terminated lines plus a final non-empty piece."""
+    if isinstance(data, str):
+        data = data.encode()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _s3_request(method, key, data=b"", content_type="", query=""):
+    """One request to the S3 server, signed with AWS signature v2 (what libs3 and s3rver speak)."""
+    import base64
+    import email.utils
+    import hashlib
+    import hmac
+    bucket = os.environ["EH_S3_BUCKET"]
+    date = email.utils.formatdate(usegmt=True)
+    # The date goes in x-amz-date (signed as an amz header, Date line empty), which s3rver reads.
+    resource = f"/{bucket}/{key}" if key else f"/{bucket}"  # key "": the bucket itself (listing)
+    to_sign = f"{method}\n\n{content_type}\n\nx-amz-date:{date}\n{resource}"
+    sig = base64.b64encode(hmac.new(os.environ["EH_S3_SECRET_KEY"].encode(), to_sign.encode(),
+                                    hashlib.sha1).digest()).decode()
+    headers = {"x-amz-date": date, "Authorization": f"AWS {os.environ['EH_S3_ACCESS_KEY']}:{sig}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    url = f"http://{os.environ['EH_S3_ENDPOINT']}{resource}" + (f"?{query}" if query else "")
+    return requests.request(method, url, data=data, headers=headers, timeout=60)
+
+
+def s3_put(key, data):
+    if isinstance(data, str):
+        data = data.encode()
+    r = _s3_request("PUT", key, data, "application/octet-stream")
+    assert r.status_code == 200, (r.status_code, r.text)
+
+
+def s3_delete(key):
+    r = _s3_request("DELETE", key)
+    assert r.status_code in (200, 204), (r.status_code, r.text)
+
+
+def s3_get(key):
+    """The object's bytes, or None when there is no such object."""
+    r = _s3_request("GET", key)
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, (r.status_code, r.text)
+    return r.content
+
+
+def s3_keys(prefix="uploads/"):
+    """Keys of the bucket under prefix (the query string is not part of what signature v2 signs)."""
+    r = _s3_request("GET", "", query="prefix=" + prefix + "&max-keys=1000")
+    assert r.status_code == 200, (r.status_code, r.text)
+    return set(re.findall(r"<Key>([^<]+)</Key>", r.text))
+
+
+def declare_topology(ch):
+    """The same declarations as eh_mq_declare_topology (arguments must match exactly)."""
+    ch.exchange_declare("eh.jobs.dlx", exchange_type="fanout", durable=True)
+    ch.queue_declare("eh.jobs.dead", durable=True)
+    ch.queue_bind("eh.jobs.dead", "eh.jobs.dlx")
+    ch.queue_declare("eh.jobs", durable=True, arguments={"x-dead-letter-exchange": "eh.jobs.dlx"})
+    ch.exchange_declare("eh.progress", exchange_type="topic", durable=True)
+
+
+def publish_job_message(body):
+    """Publishes a raw job message (str or bytes) to eh.jobs, persistent."""
+    if isinstance(body, str):
+        body = body.encode()
+    conn = pika.BlockingConnection(amqp_params())
+    try:
+        ch = conn.channel()
+        declare_topology(ch)
+        ch.confirm_delivery()
+        ch.basic_publish("", "eh.jobs", body,
+                         pika.BasicProperties(delivery_mode=2, content_type="application/json"))
+    finally:
+        conn.close()
+
+
+def create_job(conn, data, file_name="app.jsonl", store=True, publish=True):
+    """Inserts a queued job for data, stores its object, publishes its message; returns the job id."""
+    if isinstance(data, str):
+        data = data.encode()
+    job_id = str(uuid.uuid4())
+    key = f"uploads/{job_id}.jsonl"
+    query(conn, "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total) VALUES (%s, %s, %s, %s, %s)",
+          job_id, file_name, key, len(data), count_lines(data))
+    if store:
+        s3_put(key, data)
+    if publish:
+        publish_job_message(json.dumps({"job_id": job_id, "object_key": key}))
+        query(conn, "UPDATE jobs SET published_at = now() WHERE id = %s", job_id)
+    return job_id
+
+
+def entries_of(conn, job_id):
+    """{line_no: (ts, level, service, message, attributes)} of the job's log_entries."""
+    rows = query(conn, "SELECT line_no, ts, level, service, message, attributes FROM log_entries "
+                       "WHERE job_id = %s ORDER BY line_no", job_id)
+    return {r[0]: r[1:] for r in rows}
+
+
+def errors_of(conn, job_id):
+    """{line_no: reason} of the job's job_errors."""
+    return dict(query(conn, "SELECT line_no, reason FROM job_errors WHERE job_id = %s ORDER BY line_no", job_id))
+
+
+class EventListener:
+    """Collects the job events published on eh.progress (an exclusive queue bound to job.#)."""
+
+    def __init__(self):
+        self.conn = pika.BlockingConnection(amqp_params())
+        self.ch = self.conn.channel()
+        declare_topology(self.ch)
+        self.queue = self.ch.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.ch.queue_bind(self.queue, "eh.progress", routing_key="job.#")
+        self.events = []
+
+    def drain(self):
+        while True:
+            method, _, body = self.ch.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                return self.events
+            self.events.append((method.routing_key, json.loads(body)))
+
+    def of(self, job_id):
+        self.drain()
+        return [e for key, e in self.events if key == f"job.{job_id}"]
+
+    def close(self):
+        try:
+            self.conn.close()
+        except pika.exceptions.AMQPError:
+            pass
+
+
+@pytest.fixture
+def events():
+    listener = EventListener()
+    yield listener
+    listener.close()
+
+
+def worker_children(worker):
+    """Pids of the processes eh-worker forked (its consumers and its reaper)."""
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True,
+                             check=False).stdout
+    except OSError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+def wait_worker_ready(worker, count, timeout=30.0):
+    """Waits until `count` consumers logged "worker started" and connected to the broker."""
+    def ready():
+        if not worker.alive():
+            raise AssertionError(f"eh-worker exited early:\n{worker.output()[-4000:]}")
+        lines = worker.json_lines()
+        return sum(1 for l in lines if l.get("msg") == "connected to the broker" and
+                   l.get("component") == "worker") >= count
+    wait_for(ready, timeout, what=f"{count} worker(s) connected")

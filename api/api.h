@@ -1,0 +1,157 @@
+/*
+ * api.h - what the parts of eh-api share: the process-wide context and the
+ * entry points of each area (http, upload, jobs, health, publisher).
+ * Private to the api/ binary.
+ */
+#ifndef EH_API_API_H
+#define EH_API_API_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "db.h"
+#include "eh.h"
+#include "s3.h"
+
+typedef struct api_publisher api_publisher_t;
+
+/* Everything a request handler may use; built once by main, borrowed by every thread. */
+typedef struct api_ctx {
+    const eh_config_t *cfg;
+    eh_db_pool_t *db;      /* EH_DB_POOL_SIZE connections, shared by all request threads */
+    eh_s3_t *s3;           /* uploads: no per-request time limit beyond libs3's own */
+    eh_s3_t *s3_probe;     /* /readyz: a short time limit */
+    api_publisher_t *pub;  /* the one broker connection of the process */
+    atomic_int in_flight;  /* requests between their first call and their completion */
+} api_ctx_t;
+
+/* How long a request waits for a pooled database connection before answering 503. */
+#define API_DB_WAIT_MS 2000
+/* Seconds a client is told to wait after a 503. */
+#define API_RETRY_AFTER "5"
+
+/* ---- http.c: the libmicrohttpd daemon and the helpers every route uses ---- */
+
+/* Per-request state: allocated on the first call of the access handler, freed when MHD completes the request. */
+typedef struct api_request {
+    int64_t start_ms; /* monotonic */
+    int status;       /* answered status, 0 until one is queued or written */
+    uint64_t bytes;   /* response body bytes */
+    uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
+    int route;
+    char method[16];
+    char path[256]; /* truncated copy, for the log line */
+    struct api_upload *upload;
+} api_request_t;
+
+/*
+ * Starts the daemon without a listening socket (the listener hands
+ * connections over with api_http_adopt). NULL after logging on failure.
+ */
+EH_MUST_CHECK struct MHD_Daemon *api_http_start(api_ctx_t *ctx);
+/* Hands an accepted socket to the daemon, which owns (and closes) it from now on. */
+EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t addrlen, void *daemon);
+
+/* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
+enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
+/* The same with one more header (Location on 202, Allow on 405). */
+enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                          const char *hname, const char *hvalue);
+/* Queues {"error":{"code":code,"message":message}}; a 503 carries Retry-After. */
+enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
+                                    const char *message);
+/* The JSON error body as a new object; NULL on out of memory. */
+json_t *api_http_error_body(const char *code, const char *message);
+
+/* ---- upload.c: POST /api/v1/files/upload ---- */
+
+/*
+ * First call of an upload request: checks the declared length and content
+ * type. Returns MHD_YES with rq->upload set to go on reading the body, or
+ * the result of queueing the error response (the body is then not read).
+ */
+enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/* Every later call: feeds the body, then (final call) stores the file and answers. */
+enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *data,
+                                    size_t *size);
+/* EH_OK when a spool file can be made in dir (checked at start, so that a bad EH_SPOOL_DIR stops eh-api). */
+EH_MUST_CHECK int api_upload_check_spool(const char *dir);
+/* Frees the upload state and its spool file. NULL is accepted. */
+void api_upload_destroy(struct api_upload *up);
+
+/* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
+
+enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                             size_t id_len);
+enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                                size_t id_len);
+enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                                     size_t id_len);
+
+/* ---- health.c ---- */
+
+enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- publisher.c: the broker connection, guarded by a mutex, and the re-publisher thread ---- */
+
+/* Connects lazily. NULL on out of memory. */
+EH_MUST_CHECK api_publisher_t *api_publisher_create(const eh_config_t *cfg, eh_db_pool_t *pool);
+/* Stops the re-publisher (if started) and closes the connection. NULL is accepted. */
+void api_publisher_destroy(api_publisher_t *pub);
+/* Starts the thread that re-publishes queued jobs whose message was not confirmed. */
+EH_MUST_CHECK int api_publisher_start(api_publisher_t *pub);
+/* EH_OK when the connection is open or could be opened now; EH_AGAIN otherwise. */
+EH_MUST_CHECK int api_publisher_check(api_publisher_t *pub);
+/*
+ * Publishes the job's message with a confirm and stamps the job's row (a
+ * pooled connection). EH_OK; EH_AGAIN when the broker did not confirm or
+ * the database was not there (the re-publisher will publish it).
+ */
+EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key);
+
+/* ---- util.c: pure helpers (unit-tested) ---- */
+
+/*
+ * Copies the UTF-8-valid part of src[0..len) into out (outlen > 0, always
+ * NUL-terminated): invalid sequences and control characters are dropped.
+ * Returns the length written.
+ */
+size_t api_util_clean_utf8(const char *src, size_t len, char *out, size_t outlen);
+
+#define API_FILE_NAME_MAX 255
+/*
+ * The stored file name: the part after the last '/' or '\', cleaned as
+ * above, at most API_FILE_NAME_MAX bytes (a longer name keeps its start and
+ * its extension). Returns the length; 0 when nothing is left.
+ */
+size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1]);
+/* True when name ends in .jsonl or .ndjson, case-insensitively. */
+bool api_util_has_jsonl_ext(const char *name);
+/* Parses a whole decimal number in [min, max]; EH_OK or EH_DECLINED. */
+EH_MUST_CHECK int api_util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* The format sniff of an upload: first non-blank line a JSON object, no NUL in the first 64 KiB. */
+#define API_SNIFF_NUL_WINDOW 65536
+typedef struct api_sniff {
+    uint64_t seen;     /* bytes fed so far */
+    int state;         /* private */
+    int verdict;       /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
+    const char *reason;
+    char *line;        /* the first non-blank line so far */
+    size_t len, cap, max;
+    unsigned bom;      /* bytes of a leading UTF-8 BOM matched */
+} api_sniff_t;
+
+void api_sniff_init(api_sniff_t *s, size_t max_line);
+/* Feeds bytes; returns the verdict so far (-1 as soon as the input is refused). */
+int api_sniff_feed(api_sniff_t *s, const char *data, size_t len);
+/* The end of the file: returns the final verdict, 1 or -1. */
+int api_sniff_finish(api_sniff_t *s);
+void api_sniff_free(api_sniff_t *s);
+
+#endif

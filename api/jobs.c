@@ -1,0 +1,207 @@
+/* GET /api/v1/jobs/<id>, GET /api/v1/jobs/<id>/errors, and /ws/jobs/<id> while no relay is registered. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "job.h"
+#include "job_store.h"
+#include "log.h"
+#include "uuid.h"
+
+#define ERRORS_LIMIT_DEFAULT 100
+#define ERRORS_LIMIT_MAX 1000
+#define OFFSET_MAX 1000000000000000LL
+
+/*
+ * One statement, so that total and page come from one snapshot. total is
+ * jobs.lines_invalid: the worker commits it with the job_errors rows of the
+ * same batch, so it equals their count without counting them per page.
+ */
+static const char SQL_JOB_LOAD[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = $1";
+
+static const char SQL_ERRORS_PAGE[] =
+    "SELECT j.lines_invalid, e.line_no, e.reason FROM jobs j "
+    "LEFT JOIN LATERAL (SELECT line_no, reason FROM job_errors WHERE job_id = j.id "
+    "ORDER BY line_no LIMIT $2 OFFSET $3) e ON true WHERE j.id = $1 ORDER BY e.line_no";
+
+/* id is a valid UUID (id_len == EH_UUID_STRLEN); the JSON answers spell it as PostgreSQL does. */
+static void lowercase_id(char out[EH_UUID_STRLEN + 1], const char *id, size_t id_len)
+{
+    for (size_t i = 0; i < id_len && i < EH_UUID_STRLEN; i++)
+        out[i] = (char)tolower((unsigned char)id[i]);
+    out[EH_UUID_STRLEN] = '\0';
+}
+
+static enum MHD_Result bad_id(struct MHD_Connection *c, api_request_t *rq)
+{
+    return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_job_id", "job id is not a UUID");
+}
+
+static enum MHD_Result db_unavailable(struct MHD_Connection *c, api_request_t *rq)
+{
+    return api_http_send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
+                               "the database is not reachable; try again later");
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
+{
+    return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "job_not_found", "no job with this id");
+}
+
+/*
+ * Status polling is the hot path: a prepared statement spares PostgreSQL the
+ * parse and plan of every request. It is prepared on first use on each
+ * pooled connection, and again when a reconnect lost it (SQLSTATE 26000).
+ * Any other failure goes through eh_db_query, which logs it and tells a lost
+ * connection (EH_AGAIN) from an error.
+ */
+static PGresult *query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
+                                const char *const *params, int *status)
+{
+    PGconn *conn = eh_db_conn(db);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            *status = EH_OK;
+            return res;
+        }
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        bool unprepared = state != NULL && strcmp(state, "26000") == 0;
+        PQclear(res);
+        if (!unprepared || attempt > 0)
+            break;
+        res = PQprepare(conn, name, sql, nparams, NULL);
+        bool prepared = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!prepared)
+            break;
+    }
+    return eh_db_query(db, sql, nparams, params, status);
+}
+
+/* Loads the job into out: EH_OK, EH_DECLINED (unknown), EH_AGAIN (database down) or EH_ERR. */
+static int load_job(api_ctx_t *ctx, const char *id, eh_job_t *out)
+{
+    int status = EH_AGAIN;
+    eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
+    if (db == NULL)
+        return status == EH_ERR ? EH_ERR : EH_AGAIN;
+    const char *params[] = {id};
+    PGresult *res = query_prepared(db, "eh_api_job_load", SQL_JOB_LOAD, 1, params, &status);
+    eh_db_pool_release(ctx->db, db);
+    if (res == NULL)
+        return status;
+    int rc = PQntuples(res) == 0 ? EH_DECLINED : eh_job_from_row(res, 0, out);
+    PQclear(res);
+    return rc;
+}
+
+static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
+{
+    if (rc == EH_DECLINED)
+        return not_found(c, rq);
+    if (rc == EH_AGAIN)
+        return db_unavailable(c, rq);
+    return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not read the job");
+}
+
+enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                             size_t id_len)
+{
+    if (!eh_uuid_valid(id, id_len))
+        return bad_id(c, rq);
+    eh_job_t job;
+    int rc = load_job(ctx, id, &job);
+    if (rc != EH_OK)
+        return answer_load_failure(c, rq, rc);
+    json_t *body = eh_job_to_json(&job);
+    eh_job_clear(&job);
+    return api_http_send_json(c, rq, MHD_HTTP_OK, body);
+}
+
+static int parse_query_int(struct MHD_Connection *c, const char *name, int64_t def, int64_t min, int64_t max,
+                           int64_t *out)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    if (v == NULL) {
+        *out = def;
+        return EH_OK;
+    }
+    return api_util_parse_int(v, min, max, out);
+}
+
+static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, int64_t offset)
+{
+    json_t *list = json_array();
+    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id,
+                             "total", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "limit",
+                             (json_int_t)limit, "offset", (json_int_t)offset, "errors", list);
+    if (body == NULL)
+        return NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 1))
+            continue; /* the LEFT JOIN row of a job without errors on this page */
+        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                              "reason", PQgetvalue(res, i, 2));
+        if (e == NULL || json_array_append_new(list, e) != 0) {
+            json_decref(body);
+            return NULL;
+        }
+    }
+    return body;
+}
+
+enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                                size_t id_len)
+{
+    if (!eh_uuid_valid(id, id_len))
+        return bad_id(c, rq);
+    int64_t limit, offset;
+    if (parse_query_int(c, "limit", ERRORS_LIMIT_DEFAULT, 1, ERRORS_LIMIT_MAX, &limit) != EH_OK)
+        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_limit",
+                                   "limit must be a whole number from 1 to 1000");
+    if (parse_query_int(c, "offset", 0, 0, OFFSET_MAX, &offset) != EH_OK)
+        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_offset",
+                                   "offset must be a whole number, 0 or more");
+    char idbuf[EH_UUID_STRLEN + 1], lim[24], off[24];
+    lowercase_id(idbuf, id, id_len);
+    snprintf(lim, sizeof(lim), "%lld", (long long)limit);
+    snprintf(off, sizeof(off), "%lld", (long long)offset);
+    const char *params[] = {idbuf, lim, off};
+
+    int status = EH_AGAIN;
+    eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
+    if (db == NULL)
+        return db_unavailable(c, rq);
+    PGresult *res = query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 3, params, &status);
+    eh_db_pool_release(ctx->db, db);
+    if (res == NULL)
+        return answer_load_failure(c, rq, status);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return not_found(c, rq);
+    }
+    json_t *body = errors_page(res, idbuf, limit, offset);
+    PQclear(res);
+    if (body == NULL)
+        return MHD_NO;
+    return api_http_send_json(c, rq, MHD_HTTP_OK, body);
+}
+
+enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                                     size_t id_len)
+{
+    if (!eh_uuid_valid(id, id_len))
+        return bad_id(c, rq);
+    char idbuf[EH_UUID_STRLEN + 1];
+    lowercase_id(idbuf, id, id_len);
+    eh_job_t job;
+    int rc = load_job(ctx, idbuf, &job);
+    if (rc != EH_OK)
+        return answer_load_failure(c, rq, rc);
+    eh_job_clear(&job);
+    return api_http_send_error(c, rq, MHD_HTTP_NOT_IMPLEMENTED, "websocket_unavailable",
+                               "live progress is not served by this instance");
+}

@@ -1,0 +1,251 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not valid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* past U+10FFFF */
+    } else
+        return 0;
+    if (n < need || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return need;
+}
+
+static bool is_control(const unsigned char *s, size_t seq)
+{
+    if (seq == 1)
+        return s[0] < 0x20 || s[0] == 0x7F;
+    return seq == 2 && s[0] == 0xC2 && s[1] < 0xA0; /* C1 controls U+0080..U+009F */
+}
+
+size_t api_util_clean_utf8(const char *src, size_t len, char *out, size_t outlen)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t seq = utf8_seq(s + i, len - i);
+        if (seq == 0) {
+            i++;
+            continue;
+        }
+        if (!is_control(s + i, seq)) {
+            if (o + seq >= outlen)
+                break;
+            memcpy(out + o, s + i, seq);
+            o += seq;
+        }
+        i += seq;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Backs up from n to the start of a UTF-8 character. */
+static size_t char_boundary(const char *s, size_t n)
+{
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1])
+{
+    out[0] = '\0';
+    if (raw == NULL)
+        return 0;
+    const char *base = raw;
+    for (const char *p = raw; *p != '\0'; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    size_t rawlen = strlen(base);
+    char *clean = malloc(rawlen + 1);
+    if (clean == NULL)
+        return 0;
+    size_t n = api_util_clean_utf8(base, rawlen, clean, rawlen + 1);
+    if (n > API_FILE_NAME_MAX) {
+        /* Keep the extension, which decides whether the file is accepted, and the start of the name. */
+        const char *dot = strrchr(clean, '.');
+        size_t ext = dot != NULL ? n - (size_t)(dot - clean) : 0;
+        if (ext > 16)
+            ext = 0;
+        size_t keep = char_boundary(clean, API_FILE_NAME_MAX - ext);
+        memmove(clean + keep, clean + n - ext, ext);
+        n = keep + ext;
+        clean[n] = '\0';
+    }
+    memcpy(out, clean, n + 1);
+    free(clean);
+    return n;
+}
+
+bool api_util_has_jsonl_ext(const char *name)
+{
+    size_t n = strlen(name);
+    return (n >= 6 && strcasecmp(name + n - 6, ".jsonl") == 0) ||
+           (n >= 7 && strcasecmp(name + n - 7, ".ndjson") == 0);
+}
+
+int api_util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > 18)
+        return EH_DECLINED;
+    int64_t v = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return EH_DECLINED;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < min || v > max)
+        return EH_DECLINED;
+    *out = v;
+    return EH_OK;
+}
+
+/* ---- the format sniff ---- */
+
+enum { SNIFF_SKIP, SNIFF_LINE, SNIFF_DONE };
+static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+
+void api_sniff_init(api_sniff_t *s, size_t max_line)
+{
+    memset(s, 0, sizeof(*s));
+    s->max = max_line;
+}
+
+void api_sniff_free(api_sniff_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->line);
+    s->line = NULL;
+    s->len = s->cap = 0;
+}
+
+static int refuse(api_sniff_t *s, const char *reason)
+{
+    s->verdict = -1;
+    s->reason = reason;
+    api_sniff_free(s);
+    return -1;
+}
+
+static int append(api_sniff_t *s, const char *data, size_t n)
+{
+    if (s->len + n > s->max)
+        return EH_DECLINED;
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->len + n)
+            cap *= 2;
+        if (cap > s->max)
+            cap = s->max;
+        char *p = realloc(s->line, cap);
+        if (p == NULL)
+            return EH_ERR;
+        s->line = p;
+        s->cap = cap;
+    }
+    memcpy(s->line + s->len, data, n);
+    s->len += n;
+    return EH_OK;
+}
+
+static int judge_line(api_sniff_t *s)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb(s->line, s->len, 0, &jerr);
+    bool object = json_is_object(v);
+    json_decref(v);
+    if (!object)
+        return refuse(s, "the first non-blank line is not a JSON object");
+    api_sniff_free(s);
+    s->state = SNIFF_DONE;
+    return 0;
+}
+
+int api_sniff_feed(api_sniff_t *s, const char *data, size_t len)
+{
+    if (s->verdict != 0)
+        return s->verdict;
+    if (s->seen < API_SNIFF_NUL_WINDOW) {
+        size_t n = len < API_SNIFF_NUL_WINDOW - s->seen ? len : (size_t)(API_SNIFF_NUL_WINDOW - s->seen);
+        if (memchr(data, '\0', n) != NULL)
+            return refuse(s, "the file holds a NUL byte in its first 64 KiB (binary content)");
+    }
+    size_t i = 0;
+    while (i < len && s->state != SNIFF_DONE) {
+        if (s->state == SNIFF_SKIP) {
+            uint64_t off = s->seen + i;
+            unsigned char c = (unsigned char)data[i];
+            if (off < 3 && s->bom == off && c == BOM[off]) {
+                s->bom++;
+                i++;
+                continue;
+            }
+            if (s->bom > 0 && s->bom < 3)
+                return refuse(s, "the file does not start with valid UTF-8");
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                i++;
+                continue;
+            }
+            s->state = SNIFF_LINE;
+        }
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t n = nl != NULL ? (size_t)(nl - (data + i)) : len - i;
+        int rc = append(s, data + i, n);
+        if (rc == EH_DECLINED)
+            return refuse(s, "the first non-blank line is longer than EH_MAX_LINE_BYTES");
+        if (rc != EH_OK)
+            return refuse(s, "out of memory while checking the file");
+        i += n;
+        if (nl != NULL) {
+            i++;
+            if (judge_line(s) < 0)
+                return -1;
+        }
+    }
+    s->seen += len;
+    if (s->state == SNIFF_DONE && s->seen >= API_SNIFF_NUL_WINDOW)
+        s->verdict = 1;
+    return s->verdict;
+}
+
+int api_sniff_finish(api_sniff_t *s)
+{
+    if (s->verdict != 0)
+        return s->verdict;
+    if (s->bom > 0 && s->bom < 3)
+        return refuse(s, "the file does not start with valid UTF-8");
+    if (s->state == SNIFF_SKIP)
+        return refuse(s, "the file holds no JSON line");
+    if (s->state == SNIFF_LINE && judge_line(s) < 0)
+        return -1;
+    s->verdict = 1;
+    return 1;
+}
