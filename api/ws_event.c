@@ -1,0 +1,177 @@
+#include "ws_event.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uuid.h"
+
+#define WS_JOBS_PREFIX "/ws/jobs/"
+
+api_ws_frame_t *api_ws_frame_new(const char *json, size_t len, int64_t seq, bool terminal, bool coalescable)
+{
+    api_ws_frame_t *f = malloc(sizeof(*f) + LWS_PRE + len);
+    if (f == NULL)
+        return NULL;
+    f->refs = 1;
+    f->seq = seq;
+    f->terminal = terminal;
+    f->coalescable = coalescable && !terminal;
+    f->len = len;
+    memset(f->buf, 0, LWS_PRE);
+    memcpy(f->buf + LWS_PRE, json, len);
+    return f;
+}
+
+api_ws_frame_t *api_ws_frame_from_job(const eh_job_t *job, bool snapshot, int64_t now_ms)
+{
+    bool final = eh_job_status_final(job->status);
+    const char *event = snapshot ? "snapshot" : final ? eh_job_status_name(job->status) : "progress";
+    json_t *o = eh_job_event_json(job, event, now_ms);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return NULL;
+    api_ws_frame_t *f = api_ws_frame_new(text, strlen(text), job->seq, final, !snapshot);
+    free(text);
+    return f;
+}
+
+unsigned char *api_ws_frame_payload(api_ws_frame_t *f)
+{
+    return f->buf + LWS_PRE;
+}
+
+void api_ws_frame_ref(api_ws_frame_t *f)
+{
+    f->refs++;
+}
+
+void api_ws_frame_unref(api_ws_frame_t *f)
+{
+    if (f != NULL && --f->refs == 0)
+        free(f);
+}
+
+int api_ws_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq, bool *terminal,
+                       bool *coalescable)
+{
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    int rc = EH_DECLINED;
+    if (!json_is_object(o))
+        goto out;
+    json_t *id = json_object_get(o, "job_id"), *sq = json_object_get(o, "seq"), *ev = json_object_get(o, "event");
+    if (!json_is_string(id) || !json_is_integer(sq) || !json_is_string(ev) ||
+        !eh_uuid_valid(json_string_value(id), json_string_length(id)))
+        goto out;
+    const char *name = json_string_value(ev);
+    bool term = strcmp(name, "completed") == 0 || strcmp(name, "failed") == 0;
+    bool coal = strcmp(name, "started") == 0 || strcmp(name, "progress") == 0;
+    if (!term && !coal)
+        goto out; /* "snapshot" is ours alone; anything else is not in the contract */
+    const char *s = json_string_value(id);
+    for (size_t i = 0; i < EH_UUID_STRLEN; i++)
+        job_id[i] = (char)tolower((unsigned char)s[i]);
+    job_id[EH_UUID_STRLEN] = '\0';
+    *seq = json_integer_value(sq);
+    *terminal = term;
+    *coalescable = coal;
+    rc = EH_OK;
+out:
+    json_decref(o);
+    return rc;
+}
+
+int api_ws_path_job(const char *path, char job_id[EH_UUID_STRLEN + 1])
+{
+    size_t plen = strlen(WS_JOBS_PREFIX);
+    if (strncmp(path, WS_JOBS_PREFIX, plen) != 0)
+        return EH_ERR;
+    const char *id = path + plen;
+    size_t len = strlen(id);
+    if (len == 0 || strchr(id, '/') != NULL)
+        return EH_ERR;
+    if (!eh_uuid_valid(id, len))
+        return EH_DECLINED;
+    for (size_t i = 0; i < EH_UUID_STRLEN; i++)
+        job_id[i] = (char)tolower((unsigned char)id[i]);
+    job_id[EH_UUID_STRLEN] = '\0';
+    return EH_OK;
+}
+
+int api_ws_queue_init(api_ws_queue_t *q, int cap)
+{
+    memset(q, 0, sizeof(*q));
+    q->last_seq = INT64_MIN;
+    if (cap < 2)
+        cap = 2;
+    q->items = calloc((size_t)cap, sizeof(*q->items));
+    if (q->items == NULL)
+        return EH_ERR;
+    q->cap = cap;
+    return EH_OK;
+}
+
+void api_ws_queue_free(api_ws_queue_t *q)
+{
+    while (q->count > 0)
+        api_ws_queue_pop(q);
+    free(q->items);
+    q->items = NULL;
+    q->cap = 0;
+}
+
+static api_ws_frame_t **slot(const api_ws_queue_t *q, int i)
+{
+    return &q->items[(q->head + i) % q->cap];
+}
+
+/* Removes the newest coalescable frame; false when there is none. */
+static bool make_room(api_ws_queue_t *q)
+{
+    for (int i = q->count - 1; i >= 0; i--) {
+        if (!(*slot(q, i))->coalescable)
+            continue;
+        api_ws_frame_unref(*slot(q, i));
+        for (int j = i; j < q->count - 1; j++)
+            *slot(q, j) = *slot(q, j + 1);
+        q->count--;
+        q->coalesced++;
+        return true;
+    }
+    return false;
+}
+
+bool api_ws_queue_push(api_ws_queue_t *q, api_ws_frame_t *f)
+{
+    if (q->ended || f->seq <= q->last_seq)
+        return false;
+    /*
+     * Before the terminal frame a queue holds at most one frame that is not
+     * coalescable (the snapshot), so with cap >= 2 there is always room to make.
+     */
+    if (q->count == q->cap && !make_room(q))
+        return false;
+    api_ws_frame_ref(f);
+    *slot(q, q->count) = f;
+    q->count++;
+    q->last_seq = f->seq;
+    q->ended = f->terminal;
+    return true;
+}
+
+api_ws_frame_t *api_ws_queue_peek(const api_ws_queue_t *q)
+{
+    return q->count > 0 ? q->items[q->head] : NULL;
+}
+
+void api_ws_queue_pop(api_ws_queue_t *q)
+{
+    if (q->count == 0)
+        return;
+    api_ws_frame_unref(q->items[q->head]);
+    q->items[q->head] = NULL;
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+}
