@@ -34,16 +34,20 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
 
+# Adds up the numbers in front of the matches of a pattern ("3 failed, 1 error" -> 4); 0 when none.
+sum_of() {
+    printf '%s\n' "$2" | { grep -oE "$1" || true; } |
+        awk '{ for (i = NF; i > 0; i--) if ($i ~ /^[0-9]+$/) { s += $i; break } } END { print s + 0 }'
+}
+
 # Runs one cmocka binary and adds its counts; a crash without a summary counts as one failure.
 run_cmocka() {
     local bin=$1 out rc=0
     out=$("$bin" 2>&1) || rc=$?
     printf '%s\n' "$out"
     local p f
-    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
-    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
-    p=${p:-0}
-    f=${f:-0}
+    p=$(sum_of '^\[  PASSED  \] [0-9]+' "$out")
+    f=$(sum_of '^\[  FAILED  \] [0-9]+' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
     fi
@@ -78,8 +82,8 @@ pytest_out="$run_dir/pytest.out"
 rc=0
 "$python" -m pytest -p no:cacheprovider -q -rfE tests/integration "$@" 2>&1 | tee "$pytest_out" || rc=$?
 summary=$(grep -E '^=+ .* in [0-9.]+s' "$pytest_out" | tail -n1 || true)
-p=$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
-f=$(printf '%s' "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+p=$(sum_of '[0-9]+ passed' "$summary")
+f=$(sum_of '[0-9]+ (failed|errors?)' "$summary")
 f=${f:-0}
 if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1

@@ -1,2 +1,36 @@
+/*
+ * eh-worker: the supervisor and, after fork, its worker and reaper
+ * processes (worker/worker.h). Configuration comes from EH_* variables
+ * (eh-worker --help lists them).
+ */
 #include <stdio.h>
-int main(void) { return 0; }
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+int main(int argc, char **argv)
+{
+    eh_log_init("supervisor");
+    if (argc > 1) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+            eh_config_print_help(stdout);
+            return 0;
+        }
+        eh_log_error("unknown argument (try --help)");
+        return 2;
+    }
+    eh_config_t cfg;
+    char err[512];
+    if (eh_config_load(&cfg, err, sizeof(err)) != EH_OK) {
+        eh_log_error("%s", err);
+        return 2;
+    }
+    eh_log_set_level((int)cfg.log_level);
+    eh_config_log(&cfg);
+    /* Returns in the supervisor when it stops, and in each child when that child ends. */
+    int status = worker_supervisor_run(&cfg);
+    eh_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,229 @@
+"""Fault tests of eh-worker: crashes, stalls and service restarts mid-job.
+
+Every test ends with the same check: the job is completed and every valid line
+is in log_entries exactly once (and every invalid one in job_errors), with the
+job's counters equal to the rows really stored.
+"""
+import os
+import random
+import signal
+import time
+
+from conftest import (create_job, entries_of, errors_of, job_row, lease_pid, log_line, query, wait_for, wait_job,
+                      wait_worker_ready)
+
+# Short leases and reaper periods, so that a takeover happens within about a second.
+FAST = dict(EH_LEASE_MS=1000, EH_REAPER_INTERVAL_MS=200, EH_REPUBLISH_AFTER_MS=500, EH_BATCH_MS=100,
+            EH_MAX_ATTEMPTS=20)
+
+
+def mixed_file(n):
+    """n lines: every 37th is invalid, every 53rd blank. Returns (bytes, valid line numbers, invalid ones)."""
+    lines, valid, invalid = [], [], []
+    for i in range(1, n + 1):
+        if i % 53 == 0:
+            lines.append("")
+        elif i % 37 == 0:
+            lines.append("{not json")
+            invalid.append(i)
+        else:
+            lines.append(log_line(i, attrs_i=i))
+            valid.append(i)
+    return ("\n".join(lines) + "\n").encode(), valid, invalid
+
+
+def assert_exactly_once(db, job_id, n, valid, invalid):
+    row = job_row(db, job_id)
+    assert row["status"] == "completed", row
+    assert row["lines_processed"] == n
+    entries = entries_of(db, job_id)
+    assert sorted(entries) == valid
+    assert row["entries_ingested"] == len(valid) == len(entries)
+    # Each row holds its own line's content (not a neighbour's after a resume at a wrong offset).
+    for line_no in (valid[0], valid[len(valid) // 2], valid[-1]):
+        assert entries[line_no][3] == f"line {line_no}"
+        assert entries[line_no][4] == {"attrs_i": line_no}
+    errors = errors_of(db, job_id)
+    assert sorted(errors) == invalid
+    assert row["lines_invalid"] == len(invalid) == len(errors)
+    return row
+
+
+def owner_of(db, job_id):
+    return query(db, "SELECT lease_owner FROM jobs WHERE id = %s", job_id)[0][0]
+
+
+def progress_of(db, job_id):
+    return job_row(db, job_id)["lines_processed"]
+
+
+def test_kill_9_of_the_lease_holder_several_times(start_worker, db):
+    n = 1500
+    data, valid, invalid = mixed_file(n)
+    w = start_worker(EH_WORKERS=2, EH_LINE_DELAY_MAX_MS=4, **FAST)
+    wait_worker_ready(w, 2)
+    job_id = create_job(db, data)
+    rnd = random.Random(4)
+    kills = 0
+    seen = set()
+    while kills < 3:
+        owner = wait_for(lambda: (lambda o: o if o and o not in seen else None)(owner_of(db, job_id)), 30,
+                         what="a new lease owner")
+        seen.add(owner)
+        # A random point: some time after the claim, mid-batch or mid-commit.
+        time.sleep(rnd.uniform(0.1, 0.6))
+        if job_row(db, job_id)["status"] != "processing":
+            break
+        os.kill(lease_pid(owner), signal.SIGKILL)
+        kills += 1
+    assert kills == 3, "the job ended before it could be interrupted three times"
+    row = wait_job(db, job_id, timeout=90)
+    row = assert_exactly_once(db, job_id, n, valid, invalid)
+    assert row["attempts"] == kills + 1
+    assert sum(1 for l in w.json_lines() if l.get("msg") == "child killed by signal 9") == kills
+
+
+def test_kill_9_mid_streaming_batch(start_worker, db):
+    """Without a delay the batch's COPY is streamed inside an open transaction: a kill rolls it back."""
+    n = 40000
+    data, valid, invalid = mixed_file(n)
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=0, EH_BATCH_LINES=2000, **FAST)
+    job_id = create_job(db, data)
+    wait_for(lambda: (progress_of(db, job_id) or 0) > 0, 60, interval=0.01, what="a first checkpoint")
+    owner = owner_of(db, job_id)
+    assert owner, "the job ended before the kill"
+    os.kill(lease_pid(owner), signal.SIGKILL)
+    wait_job(db, job_id, timeout=90)
+    row = assert_exactly_once(db, job_id, n, valid, invalid)
+    assert row["attempts"] == 2
+    assert any(l.get("msg") == "child killed by signal 9" for l in w.json_lines())
+
+
+def test_postgres_restart_mid_job(start_worker, db, services):
+    n = 1500
+    data, valid, invalid = mixed_file(n)
+    # A lease longer than the outage: the same worker resumes from its checkpoint.
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=4, **dict(FAST, EH_LEASE_MS=15000))
+    job_id = create_job(db, data)
+    wait_for(lambda: (progress_of(db, job_id) or 0) >= 200, 30, what="some progress")
+    db.close()
+    services.stop("postgres")
+    time.sleep(1.5)
+    services.start("postgres")
+    from conftest import db_connect
+    db2 = db_connect()
+    try:
+        wait_job(db2, job_id, timeout=90)
+        row = assert_exactly_once(db2, job_id, n, valid, invalid)
+        assert row["attempts"] == 1
+    finally:
+        db2.close()
+    assert any(l.get("msg") == "resuming from the checkpoint" for l in w.json_lines())
+
+
+def test_rabbitmq_restart_mid_job(start_worker, db, services):
+    n = 1500
+    data, valid, invalid = mixed_file(n)
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=4, EH_AMQP_HEARTBEAT_S=2, **FAST)
+    job_id = create_job(db, data)
+    wait_for(lambda: (progress_of(db, job_id) or 0) >= 200, 30, what="some progress")
+    services.stop("rabbitmq")
+    # Ingestion does not need the broker: the job moves on while it is down.
+    before = progress_of(db, job_id)
+    wait_for(lambda: progress_of(db, job_id) > before + 100, 30, what="progress with the broker down")
+    services.start("rabbitmq")
+    wait_job(db, job_id, timeout=90)
+    row = assert_exactly_once(db, job_id, n, valid, invalid)
+    assert row["attempts"] == 1
+    # The consumer reconnected: a new job is taken.
+    job2 = create_job(db, "".join(log_line(i) + "\n" for i in range(1, 11)))
+    assert wait_job(db, job2, timeout=60)["status"] == "completed"
+    assert w.alive()
+
+
+def test_poison_job_fails_after_max_attempts(start_worker, db):
+    """A job whose processing kills the worker every time ends failed and is not retried forever."""
+    w = start_worker(EH_WORKERS=2, EH_LINE_DELAY_MAX_MS=20, **dict(FAST, EH_MAX_ATTEMPTS=3))
+    wait_worker_ready(w, 2)
+    job_id = create_job(db, "".join(log_line(i) + "\n" for i in range(1, 201)))
+    killed = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = job_row(db, job_id)
+        if row["status"] in ("completed", "failed"):
+            break
+        if row["lease_owner"] and row["lease_owner"] not in killed:
+            killed.add(row["lease_owner"])
+            try:
+                os.kill(lease_pid(row["lease_owner"]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    row = job_row(db, job_id)
+    assert row["status"] == "failed", row
+    assert row["attempts"] == 3 and len(killed) == 3
+    assert row["error"].startswith("gave up after 3 attempts"), row["error"]
+    # It stays failed: no further claim or message loop.
+    time.sleep(1.5)
+    assert job_row(db, job_id) == row
+    claims = [l for l in w.json_lines() if l.get("msg") == "job claimed" and l.get("job_id") == job_id]
+    assert len(claims) == 3
+    # The pool still works.
+    job2 = create_job(db, "".join(log_line(i) + "\n" for i in range(1, 11)))
+    assert wait_job(db, job2, timeout=60)["status"] == "completed"
+
+
+def test_job_longer_than_its_lease_has_one_writer(start_worker, db):
+    """The lease is renewed by the batch commits: a 1 s lease holds a job of several seconds."""
+    n = 150
+    data, valid, invalid = mixed_file(n)
+    start_worker(EH_WORKERS=2, EH_LINE_DELAY_MAX_MS=40, **FAST)
+    job_id = create_job(db, data)
+    owners = set()
+    t0 = time.monotonic()
+    while job_row(db, job_id)["status"] != "completed" and time.monotonic() - t0 < 60:
+        o = owner_of(db, job_id)
+        if o:
+            owners.add(o)
+        time.sleep(0.05)
+    assert time.monotonic() - t0 > 2.0, "the job was not longer than its lease"
+    row = assert_exactly_once(db, job_id, n, valid, invalid)
+    assert row["attempts"] == 1
+    assert len(owners) == 1, owners
+
+
+def test_line_delay_longer_than_the_lease(start_worker, db):
+    """A single sleep longer than the lease renews it on the way."""
+    data, valid, invalid = mixed_file(3)
+    start_worker(EH_WORKERS=2, EH_LINE_DELAY_MAX_MS=2500, **dict(FAST, EH_BATCH_MS=5000))
+    job_id = create_job(db, data)
+    wait_job(db, job_id, timeout=60)
+    row = assert_exactly_once(db, job_id, 3, valid, invalid)
+    assert row["attempts"] == 1
+
+
+def test_stalled_worker_is_fenced_after_takeover(start_worker, db):
+    """SIGSTOP the lease holder past its lease: another worker takes over; on SIGCONT the stale one writes nothing."""
+    n = 800
+    data, valid, invalid = mixed_file(n)
+    w = start_worker(EH_WORKERS=2, EH_LINE_DELAY_MAX_MS=10, **FAST)
+    wait_worker_ready(w, 2)
+    job_id = create_job(db, data)
+    wait_for(lambda: (progress_of(db, job_id) or 0) >= 100, 30, what="some progress")
+    stale = owner_of(db, job_id)
+    pid = lease_pid(stale)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        new = wait_for(lambda: (lambda o: o if o and o != stale else None)(owner_of(db, job_id)), 30,
+                       what="takeover")
+        at_takeover = progress_of(db, job_id)
+        wait_for(lambda: progress_of(db, job_id) > at_takeover + 50 or
+                 job_row(db, job_id)["status"] == "completed", 30, what="progress by the new owner")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_job(db, job_id, timeout=60)
+    row = assert_exactly_once(db, job_id, n, valid, invalid)
+    assert row["attempts"] == 2
+    assert lease_pid(new) != pid
+    wait_for(lambda: any(l.get("msg", "").startswith("lost the lease") and l.get("pid") == pid
+                         for l in w.json_lines()), 15, what="the stale worker noticing it lost the lease")

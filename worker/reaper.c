@@ -1,0 +1,207 @@
+/*
+ * reaper.c - the child of the supervisor that keeps jobs moving when a
+ * worker or a message got lost. Every EH_REAPER_INTERVAL_MS:
+ *
+ *   1. jobs out of attempts whose lease expired end `failed` (and the event
+ *      is published), so a poison job does not loop;
+ *   2. other expired leases go back to `queued` and are published again;
+ *   3. queued jobs whose message was never confirmed, or long ago, are
+ *      published again (eh_job_queue_republish).
+ *
+ * Every statement picks its rows with FOR UPDATE SKIP LOCKED and changes
+ * them in the same UPDATE, so two reapers (two eh-worker hosts) never act on
+ * one job twice, and a job whose worker is committing a batch (row locked) is
+ * left alone.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db.h"
+#include "events.h"
+#include "job_queue.h"
+#include "job_store.h"
+#include "log.h"
+#include "mq.h"
+#include "timefmt.h"
+#include "worker.h"
+
+#define REAP_LIMIT 100
+#define PUBLISH_TIMEOUT_MS 5000
+#define IDLE_SLICE_MS 250
+#define MQ_BACKOFF_MAX_MS 5000
+
+static const char SQL_FAIL_EXHAUSTED[] =
+    "UPDATE jobs SET status = 'failed', "
+    " error = CASE WHEN status = 'processing' "
+    "   THEN 'gave up after ' || attempts || ' attempts: the worker holding the job stopped (lease expired)' "
+    "   ELSE 'gave up after ' || attempts || ' attempts' END, "
+    " completed_at = now(), lease_owner = NULL, lease_until = NULL, event_seq = event_seq + 1, updated_at = now() "
+    "WHERE id IN (SELECT id FROM jobs WHERE attempts >= $1::int "
+    "   AND ((status = 'processing' AND lease_until < now()) OR status = 'queued') "
+    "   LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+    "RETURNING " EH_JOB_COLUMNS;
+
+static const char SQL_REQUEUE_EXPIRED[] =
+    "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, published_at = NULL, "
+    " updated_at = now() "
+    "WHERE id IN (SELECT id FROM jobs WHERE status = 'processing' AND lease_until < now() AND attempts < $1::int "
+    "   ORDER BY lease_until LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+    "RETURNING id::text, object_key, attempts";
+
+/* Step 1. Returns EH_OK or the database's status. */
+static int fail_exhausted(eh_db_t *db, eh_mq_t *mq, const char *max_attempts, const char *limit)
+{
+    const char *params[] = {max_attempts, limit};
+    int status = EH_ERR;
+    PGresult *res = eh_db_query(db, SQL_FAIL_EXHAUSTED, 2, params, &status);
+    if (res == NULL)
+        return status;
+    for (int i = 0; i < PQntuples(res); i++) {
+        eh_job_t job;
+        if (eh_job_from_row(res, i, &job) != EH_OK)
+            continue;
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", job.id, "error", job.error ? job.error : ""),
+                  "job failed: out of attempts");
+        (void)worker_event_publish(mq, &job, "failed", true);
+        eh_job_clear(&job);
+    }
+    PQclear(res);
+    return EH_OK;
+}
+
+/* Step 2. */
+static int requeue_expired(eh_db_t *db, eh_mq_t *mq, const char *max_attempts, const char *limit)
+{
+    const char *params[] = {max_attempts, limit};
+    int status = EH_ERR;
+    PGresult *res = eh_db_query(db, SQL_REQUEUE_EXPIRED, 2, params, &status);
+    if (res == NULL)
+        return status;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", id, "attempts", PQgetvalue(res, i, 2)),
+                  "lease expired: job re-queued");
+        /* Not confirmed: published_at stays NULL and step 3 publishes it on a later round. */
+        if (mq != NULL && eh_mq_is_open(mq) &&
+            eh_job_queue_publish(db, mq, id, PQgetvalue(res, i, 1), PUBLISH_TIMEOUT_MS) != EH_OK)
+            eh_log_kv(EH_LOG_WARN, json_pack("{s:s}", "job_id", id), "re-queued job not published yet");
+    }
+    PQclear(res);
+    return EH_OK;
+}
+
+static const char SQL_COUNT_QUEUED[] = "SELECT count(*) FROM jobs WHERE status = 'queued'";
+
+/*
+ * How many queued jobs may lack a message: queued jobs minus the messages
+ * ready in eh.jobs. A queued job that merely waits behind others already has
+ * its message; re-publishing it every round would grow the queue without end
+ * while a backlog lasts. Returns -1 when it cannot be told (then nothing is
+ * re-published this round).
+ */
+static int64_t missing_messages(eh_db_t *db, eh_mq_t *mq)
+{
+    uint32_t ready = 0;
+    if (eh_mq_message_count(mq, EH_MQ_JOBS_QUEUE, &ready) != EH_OK)
+        return -1;
+    int status = EH_ERR;
+    PGresult *res = eh_db_query(db, SQL_COUNT_QUEUED, 0, NULL, &status);
+    if (res == NULL)
+        return -1;
+    int64_t queued = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return queued - (int64_t)ready;
+}
+
+static void reap_once(const eh_config_t *cfg, eh_db_t *db, eh_mq_t *mq)
+{
+    char max_attempts[24], limit[24];
+    snprintf(max_attempts, sizeof(max_attempts), "%lld", (long long)cfg->max_attempts);
+    snprintf(limit, sizeof(limit), "%d", REAP_LIMIT);
+    if (fail_exhausted(db, mq, max_attempts, limit) != EH_OK)
+        return;
+    if (requeue_expired(db, mq, max_attempts, limit) != EH_OK)
+        return;
+    if (mq == NULL || !eh_mq_is_open(mq))
+        return;
+    int64_t missing = missing_messages(db, mq);
+    if (missing <= 0)
+        return;
+    int batch = missing < REAP_LIMIT ? (int)missing : REAP_LIMIT;
+    int n = eh_job_queue_republish(db, mq, cfg->republish_after_ms, cfg->requeue_stale_ms, batch);
+    if (n < 0)
+        eh_log_warn("re-publishing queued jobs failed; next round retries");
+}
+
+/* Sleeps ms while keeping the AMQP connection serviced (heartbeats). */
+static void idle(eh_mq_t *mq, int64_t ms)
+{
+    int64_t end = eh_time_mono_ms() + ms;
+    while (!worker_stop_requested) {
+        int64_t left = end - eh_time_mono_ms();
+        if (left <= 0)
+            return;
+        int64_t slice = left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS;
+        if (mq != NULL && eh_mq_is_open(mq)) {
+            if (eh_mq_idle(mq, slice) != EH_OK)
+                (void)worker_sleep_ms(slice);
+        } else {
+            (void)worker_sleep_ms(slice);
+        }
+    }
+}
+
+/* Connects what is missing; the broker at most once per back-off step. */
+static void connect_missing(const eh_config_t *cfg, eh_db_t **db, eh_mq_t **mq, int64_t *mq_retry_at,
+                            int64_t *mq_backoff)
+{
+    if (*db == NULL)
+        *db = eh_db_connect(cfg->database_url, 0);
+    if (*mq != NULL && !eh_mq_is_open(*mq)) {
+        eh_mq_destroy(*mq);
+        *mq = NULL;
+    }
+    if (*mq != NULL || eh_time_mono_ms() < *mq_retry_at)
+        return;
+    *mq = eh_mq_connect(cfg->amqp_url, (int)cfg->amqp_heartbeat_s, 0);
+    if (*mq != NULL && eh_mq_declare_topology(*mq) == EH_OK) {
+        *mq_backoff = 0;
+        return;
+    }
+    eh_mq_destroy(*mq);
+    *mq = NULL;
+    *mq_backoff = *mq_backoff == 0 ? cfg->reaper_interval_ms : *mq_backoff * 2;
+    if (*mq_backoff > MQ_BACKOFF_MAX_MS)
+        *mq_backoff = MQ_BACKOFF_MAX_MS > cfg->reaper_interval_ms ? MQ_BACKOFF_MAX_MS : cfg->reaper_interval_ms;
+    *mq_retry_at = eh_time_mono_ms() + *mq_backoff;
+}
+
+int worker_reaper_run(const eh_config_t *cfg)
+{
+    eh_db_t *db = NULL;
+    eh_mq_t *mq = NULL;
+    int64_t mq_retry_at = 0, mq_backoff = 0;
+    bool db_down = false;
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
+                                     (json_int_t)cfg->lease_ms),
+              "reaper started");
+    while (!worker_stop_requested) {
+        connect_missing(cfg, &db, &mq, &mq_retry_at, &mq_backoff);
+        bool db_ok = db != NULL && eh_db_ensure(db) == EH_OK;
+        if (db_ok != !db_down) {
+            if (db_ok)
+                eh_log_info("reaper: database reachable again");
+            else
+                eh_log_warn("reaper: database unreachable; waiting");
+            db_down = !db_ok;
+        }
+        if (db_ok)
+            reap_once(cfg, db, mq);
+        idle(mq, cfg->reaper_interval_ms);
+    }
+    eh_mq_destroy(mq);
+    eh_db_destroy(db);
+    eh_log_info("reaper stopped");
+    return 0;
+}
