@@ -28,6 +28,10 @@ SUITE=bookworm
 BASE_IMAGE=docker.io/library/debian:$SUITE
 SLIM_IMAGE=docker.io/library/debian:$SUITE-slim
 CONF_DROPIN=/etc/containers/containers.conf.d/50-event-horizon.conf
+# Bump when the way the base images are made changes: images with another
+# value are rebuilt (and with them every image built on top).
+RECIPE=2
+RECIPE_LABEL=org.event-horizon.base-recipe
 PACKAGES=(podman buildah podman-compose debootstrap docker-compose runc netavark aardvark-dns iptables
     catatonit uidmap)
 
@@ -55,10 +59,18 @@ install_packages() {
 }
 
 write_conf() {
-    local hard want tmp
-    hard=$(ulimit -Hn)
-    [ "$hard" = unlimited ] && hard=1048576
-    want=$(printf '# Written by scripts/podman-setup.sh (Event Horizon); safe to delete.\n[containers]\ndefault_ulimits = ["nofile=%s:%s"]\nlog_driver = "k8s-file"\n\n[network]\nnetwork_backend = "netavark"\n\n[engine]\nruntime = "runc"\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' "$hard" "$hard")
+    local nofile nproc want tmp
+    # Podman asks for more than these by default (nofile and nproc 1048576 for
+    # root); where root lacks CAP_SYS_RESOURCE runc then fails with "error
+    # setting rlimits". podman itself runs with nproc capped at kernel.pid_max.
+    local pid_max
+    nofile=$(ulimit -Hn)
+    nproc=$(ulimit -Hu)
+    pid_max=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 32768)
+    [ "$nofile" = unlimited ] && nofile=1048576
+    [ "$nproc" = unlimited ] && nproc=1048576
+    [ "$nproc" -gt "$pid_max" ] && nproc=$pid_max
+    want=$(printf '# Written by scripts/podman-setup.sh (Event Horizon); safe to delete.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\nlog_driver = "k8s-file"\n\n[network]\nnetwork_backend = "netavark"\n\n[engine]\nruntime = "runc"\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' "$nofile" "$nofile" "$nproc" "$nproc")
     if [ -f "$CONF_DROPIN" ] && [ "$(cat "$CONF_DROPIN")" = "$want" ]; then
         return 0
     fi
@@ -67,7 +79,7 @@ write_conf() {
     printf '%s\n' "$want" >"$tmp"
     chmod 644 "$tmp"
     mv -f "$tmp" "$CONF_DROPIN"
-    say "wrote $CONF_DROPIN (runc, nofile=$hard)"
+    say "wrote $CONF_DROPIN (runc, nofile=$nofile, nproc=$nproc)"
 }
 
 # The first URI among the host's apt sources (deb822 or one-line) that serves
@@ -124,15 +136,40 @@ EOF
     find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
 }
 
+# What Debian's official images add to a plain debootstrap (debuerreotype's
+# docker tweaks): no service starts at package install, and apt keeps no
+# package cache, no .deb files and no translations in the image's layers.
+docker_tweaks() {
+    local root=$1
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+    cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+    echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
+    echo 'Acquire::GzipIndexes "true";' >"$root/etc/apt/apt.conf.d/docker-gzip-indexes"
+    echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$root/etc/apt/apt.conf.d/docker-autoremove-suggests"
+    rm -f "$root/var/cache/apt"/*.bin
+}
+
+# The recipe label of a local image; empty when the image is missing.
+recipe_of() {
+    podman image inspect --format "{{ index .Labels \"$RECIPE_LABEL\" }}" "$1" 2>/dev/null || true
+}
+
 import_tree() { # $1 = tree, $2 = image name
     tar --numeric-owner --xattrs -C "$1" -cf - . |
-        podman import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            - "$2" >/dev/null
+        podman import --quiet --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change "LABEL $RECIPE_LABEL=$RECIPE" - "$2" >/dev/null
 }
 
 build_base() {
     local force=${1:-}
-    if [ "$force" != -f ] && podman image exists "$BASE_IMAGE" && podman image exists "$SLIM_IMAGE"; then
+    if [ "$force" != -f ] && [ "$(recipe_of "$BASE_IMAGE")" = "$RECIPE" ] &&
+        [ "$(recipe_of "$SLIM_IMAGE")" = "$RECIPE" ]; then
         return 0
     fi
     local mirror security updates_ok root
@@ -164,9 +201,7 @@ build_base() {
     rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/* "$root/var/log"/*.log
     : >"$root/etc/resolv.conf"
     : >"$root/etc/hostname"
-    # Debian's images say so; a build's `apt-get install` then asks no questions.
-    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-    chmod 755 "$root/usr/sbin/policy-rc.d"
+    docker_tweaks "$root"
     import_tree "$root" "$BASE_IMAGE"
     say "imported $BASE_IMAGE"
     slimify "$root"

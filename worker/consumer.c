@@ -28,16 +28,26 @@
 
 /*
  * Claimable: queued, or processing with an expired lease, and attempts left.
- * SKIP LOCKED: a row locked by its worker's open batch is busy, not ours.
+ * The claim waits for the row lock rather than skipping a locked row: the
+ * api stamps published_at right after the broker's confirm, so the message
+ * often arrives while that short UPDATE still holds the row, and skipping it
+ * would drop the only message of a perfectly claimable job. PostgreSQL
+ * re-checks the WHERE clause on the row as it is after the lock is granted.
+ * The wait is bounded (SQL_CLAIM_LOCK_TIMEOUT): a row held that long belongs
+ * to a worker in the middle of a batch, whose lease is alive.
  */
 static const char SQL_CLAIM[] =
     "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2, "
     " lease_until = now() + make_interval(secs => $3::double precision / 1000), "
     " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
-    "WHERE id = (SELECT id FROM jobs WHERE id = $1::uuid "
-    "   AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
-    "   FOR UPDATE SKIP LOCKED) "
+    "WHERE id = $1::uuid "
+    " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
     "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed";
+
+static const char SQL_CLAIM_LOCK_TIMEOUT[] = "SELECT set_config('lock_timeout', $1, true)";
+
+#define CLAIM_LOCK_TIMEOUT "5s"
+#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 
 int worker_db_ensure(worker_ctx_t *ctx)
 {
@@ -106,11 +116,22 @@ static int claim_job(worker_ctx_t *ctx, const char *job_id, worker_claim_t *clai
     snprintf(lease, sizeof(lease), "%lld", (long long)ctx->cfg->lease_ms);
     snprintf(max_attempts, sizeof(max_attempts), "%lld", (long long)ctx->cfg->max_attempts);
     const char *params[] = {job_id, ctx->owner, lease, max_attempts};
+    const char *timeout[] = {CLAIM_LOCK_TIMEOUT};
+    int rc = eh_db_begin(ctx->db);
+    if (rc == EH_OK)
+        rc = eh_db_exec(ctx->db, SQL_CLAIM_LOCK_TIMEOUT, 1, timeout);
+    if (rc != EH_OK) {
+        eh_db_rollback(ctx->db);
+        return rc;
+    }
     int status = EH_ERR;
     PGresult *res = eh_db_query(ctx->db, SQL_CLAIM, 4, params, &status);
-    if (res == NULL)
-        return status;
-    int rc = EH_DECLINED;
+    if (res == NULL) {
+        bool busy = strcmp(eh_db_last_sqlstate(ctx->db), SQLSTATE_LOCK_NOT_AVAILABLE) == 0;
+        eh_db_rollback(ctx->db);
+        return busy ? EH_DECLINED : status;
+    }
+    rc = EH_DECLINED;
     if (PQntuples(res) == 1 && eh_job_from_row(res, 0, &claim->job) == EH_OK) {
         claim->attempt = atoi(PQgetvalue(res, 0, 13));
         snprintf(claim->object_key, sizeof(claim->object_key), "%s", PQgetvalue(res, 0, 14));
@@ -120,6 +141,10 @@ static int claim_job(worker_ctx_t *ctx, const char *job_id, worker_claim_t *clai
         rc = EH_ERR;
     }
     PQclear(res);
+    if (eh_db_commit(ctx->db) != EH_OK) {
+        eh_job_clear(&claim->job);
+        return EH_AGAIN; /* not claimed after all; the message is retried */
+    }
     return rc;
 }
 

@@ -1,0 +1,70 @@
+# Event Horizon images, one file, three targets:
+#
+#   docker build --target api     -t event-horizon/api .      eh-api (REST + WebSocket, port 8080)
+#   docker build --target worker  -t event-horizon/worker .   eh-worker (supervisor + pre-forked workers)
+#   docker build --target migrate -t event-horizon/migrate .  the api image running `eh-api migrate` once
+#
+# docker-compose.yml builds all three. The build stage runs the project's own
+# steps (scripts/deps.sh with EH_DEPS=build, as `make deps` does, then `make`),
+# so the image is built exactly as a developer's machine builds it; the
+# runtime stages hold the binary, the migrations and Debian's runtime
+# libraries, and run as a user without privileges. No secret is baked in:
+# every setting comes from EH_* variables at run time (see .env.example).
+
+# --- build -------------------------------------------------------------------
+FROM debian:bookworm AS build
+WORKDIR /src
+# The dependency layer depends on these files only, so a source change
+# rebuilds from `make` on and the apt step stays cached.
+COPY scripts/deps.sh scripts/lib.sh scripts/
+# What `make deps` runs (make itself is not in the base image yet).
+# EH_DEPS=build: only what compiling bin/eh-api and bin/eh-worker needs (no
+# local services, no npm, no test tools).
+RUN EH_DEPS=build scripts/deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN make -j"$(nproc)" && strip --strip-unneeded bin/eh-api bin/eh-worker
+
+# --- runtime base ------------------------------------------------------------
+FROM debian:bookworm-slim AS runtime
+# The libraries both binaries link (common/: libpq, librabbitmq, libs3,
+# jansson); ca-certificates for S3 over HTTPS (EH_S3_HTTPS=1).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates libjansson4 libpq5 librabbitmq4 libs3-2 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin eh \
+    && mkdir -p /app /var/spool/event-horizon \
+    && chown eh:eh /var/spool/event-horizon
+WORKDIR /app
+ENV EH_SPOOL_DIR=/var/spool/event-horizon
+
+# --- eh-api ------------------------------------------------------------------
+FROM runtime AS api
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmicrohttpd12 libwebsockets17 \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/bin/eh-api /usr/local/bin/eh-api
+# `eh-api migrate` looks for the SQL files in ./migrations (WORKDIR /app).
+COPY migrations/ /app/migrations/
+# Fail the build, not the first start, if a runtime library is missing.
+RUN ! ldd /usr/local/bin/eh-api | grep 'not found'
+USER 10001:10001
+# Inside a container the api must listen on every interface (its default is
+# 127.0.0.1, right for a developer's machine).
+ENV EH_HTTP_HOST=0.0.0.0 EH_HTTP_PORT=8080
+EXPOSE 8080
+# `eh-api healthcheck` asks this container's own /healthz and exits 0 on 200:
+# no curl in the image.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["eh-api", "healthcheck"]
+ENTRYPOINT ["eh-api"]
+
+# --- migrations, run once before the api and the workers start -----------------
+FROM api AS migrate
+HEALTHCHECK NONE
+CMD ["migrate"]
+
+# --- eh-worker ---------------------------------------------------------------
+FROM runtime AS worker
+COPY --from=build /src/bin/eh-worker /usr/local/bin/eh-worker
+RUN ! ldd /usr/local/bin/eh-worker | grep 'not found'
+USER 10001:10001
+ENTRYPOINT ["eh-worker"]
