@@ -51,7 +51,7 @@ ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 EH_API := $(BUILD)/bin/eh-api
 EH_WORKER := $(BUILD)/bin/eh-worker
 
-.PHONY: all debug tsan build build-tests deps run test test-only bench compose-test clean format-check config-table
+.PHONY: all debug tsan build build-tests deps run test test-only bench compose-test clean format-check config-table fuzz
 .DEFAULT_GOAL := all
 
 all:
@@ -119,6 +119,17 @@ test-only:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run-all.sh
+
+# libFuzzer harnesses (clang): build/fuzz/validate_fuzz -max_total_time=300 tests/fuzz/corpus
+FUZZ_CC ?= clang
+fuzz: build/fuzz/validate_fuzz
+build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c worker/validate.c worker/json_scan.c worker/timestamp.c \
+                          worker/level.c worker/splitter.c worker/copy_row.c common/buf.c \
+                          worker/validate.h worker/json_scan.h worker/timestamp.h worker/level.h \
+                          worker/splitter.h worker/copy_row.h common/buf.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
+	    $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson)
 
 compose-test:
 	@scripts/compose-test.sh

@@ -22,6 +22,7 @@ command -v wrk >/dev/null || eh_die "wrk is not installed (apt-get install wrk)"
 
 mkdir -p .run
 work=$(mktemp -d "$EH_ROOT/.run/bench-status-XXXXXX")
+chmod 755 "$work" # the service users (postgres, rabbitmq) must be able to walk into it
 run_dir=""
 api_pid=""
 cleanup() {

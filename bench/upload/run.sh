@@ -22,6 +22,7 @@ mib=${1:-1024}
 
 mkdir -p .run
 work=$(mktemp -d "$EH_ROOT/.run/bench-upload-XXXXXX")
+chmod 755 "$work" # the service users (postgres, rabbitmq) must be able to walk into it
 run_dir=""
 api_pid=""
 cleanup() {
