@@ -28,7 +28,6 @@ typedef struct cf_row {
 static const cf_row_t rows[] = {
     {"EH_HTTP_HOST", CF_STRING, 0, 0, "127.0.0.1", OFF(http_host), false, "address eh-api listens on", NULL},
     {"EH_HTTP_PORT", CF_INT, 0, 65535, "8080", OFF(http_port), false, "port of the REST API and the WebSocket", NULL},
-    {"EH_HTTP_THREADS", CF_INT, 1, 256, "4", OFF(http_threads), false, "HTTP worker threads of eh-api", NULL},
     {"EH_HTTP_MAX_CONNECTIONS", CF_INT, 1, 100000, "1024", OFF(http_max_connections), false,
      "open HTTP connections at most", NULL},
     {"EH_HTTP_MAX_PER_IP", CF_INT, 0, 100000, "256", OFF(http_max_per_ip), false,

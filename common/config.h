@@ -16,7 +16,6 @@ typedef struct eh_config {
     /* HTTP (eh-api) */
     char *http_host;
     int64_t http_port;
-    int64_t http_threads;
     int64_t http_max_connections;
     int64_t http_max_per_ip;
     int64_t http_timeout_s;

@@ -166,8 +166,10 @@ def test_poison_job_fails_after_max_attempts(start_worker, db):
     # It stays failed: no further claim or message loop.
     time.sleep(1.5)
     assert job_row(db, job_id) == row
+    # attempts == 3 above is the count of claims; the log only shows that none came after the last one (a
+    # worker killed right after its claim may not have written its "job claimed" line yet).
     claims = [l for l in w.json_lines() if l.get("msg") == "job claimed" and l.get("job_id") == job_id]
-    assert len(claims) == 3
+    assert claims and all(c.get("attempt", 0) <= 3 for c in claims), claims
     # The pool still works.
     job2 = create_job(db, "".join(log_line(i) + "\n" for i in range(1, 11)))
     assert wait_job(db, job2, timeout=60)["status"] == "completed"
