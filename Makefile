@@ -40,11 +40,13 @@ API_SRC := $(wildcard api/*.c)
 WORKER_SRC := $(wildcard worker/*.c)
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 ITEST_SRC := $(wildcard tests/integration/*_itest.c)
+TESTSUPPORT_SRC := $(wildcard tests/support/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 API_OBJ := $(call obj,$(filter-out api/main.c,$(API_SRC)))
 WORKER_OBJ := $(call obj,$(filter-out worker/main.c,$(WORKER_SRC)))
+TESTSUPPORT_OBJ := $(call obj,$(TESTSUPPORT_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
@@ -83,6 +85,9 @@ $(BUILD)/libapi.a: $(API_OBJ) $(BUILD)/.flags
 	@rm -f $@ && ar rcs $@ $(API_OBJ) && ranlib $@
 $(BUILD)/libworker.a: $(WORKER_OBJ) $(BUILD)/.flags
 	@rm -f $@ && ar rcs $@ $(WORKER_OBJ) && ranlib $@
+# Helpers shared by the unit and integration tests (tests/support/testutil.h).
+$(BUILD)/libtestsupport.a: $(TESTSUPPORT_OBJ) $(BUILD)/.flags
+	@rm -f $@ && ar rcs $@ $(TESTSUPPORT_OBJ) && ranlib $@
 
 $(EH_API): $(BUILD)/api/main.o $(BUILD)/libapi.a $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
@@ -92,11 +97,13 @@ $(EH_WORKER): $(BUILD)/worker/main.o $(BUILD)/libworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(COMMON_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libapi.a $(BUILD)/libworker.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtestsupport.a $(BUILD)/libapi.a $(BUILD)/libworker.a \
+                  $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(API_LIBS) $(COMMON_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(BUILD)/libapi.a $(BUILD)/libworker.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: $(BUILD)/tests/integration/%.o $(BUILD)/libtestsupport.a $(BUILD)/libapi.a $(BUILD)/libworker.a \
+                  $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(API_LIBS) $(COMMON_LIBS)
 

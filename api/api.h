@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "buf.h"
 #include "config.h"
 #include "db.h"
 #include "eh.h"
@@ -142,8 +143,8 @@ typedef struct api_sniff {
     int state;         /* private */
     int verdict;       /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
     const char *reason;
-    char *line;        /* the first non-blank line so far */
-    size_t len, cap, max;
+    eh_buf_t line;     /* the first non-blank line so far */
+    size_t max;
     unsigned bom;      /* bytes of a leading UTF-8 BOM matched */
 } api_sniff_t;
 

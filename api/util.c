@@ -142,9 +142,7 @@ void api_sniff_free(api_sniff_t *s)
 {
     if (s == NULL)
         return;
-    free(s->line);
-    s->line = NULL;
-    s->len = s->cap = 0;
+    eh_buf_free(&s->line);
 }
 
 static int refuse(api_sniff_t *s, const char *reason)
@@ -155,31 +153,10 @@ static int refuse(api_sniff_t *s, const char *reason)
     return -1;
 }
 
-static int append(api_sniff_t *s, const char *data, size_t n)
-{
-    if (s->len + n > s->max)
-        return EH_DECLINED;
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < s->len + n)
-            cap *= 2;
-        if (cap > s->max)
-            cap = s->max;
-        char *p = realloc(s->line, cap);
-        if (p == NULL)
-            return EH_ERR;
-        s->line = p;
-        s->cap = cap;
-    }
-    memcpy(s->line + s->len, data, n);
-    s->len += n;
-    return EH_OK;
-}
-
 static int judge_line(api_sniff_t *s)
 {
     json_error_t jerr;
-    json_t *v = json_loadb(s->line, s->len, 0, &jerr);
+    json_t *v = json_loadb(s->line.p, s->line.len, 0, &jerr);
     bool object = json_is_object(v);
     json_decref(v);
     if (!object)
@@ -218,7 +195,7 @@ int api_sniff_feed(api_sniff_t *s, const char *data, size_t len)
         }
         const char *nl = memchr(data + i, '\n', len - i);
         size_t n = nl != NULL ? (size_t)(nl - (data + i)) : len - i;
-        int rc = append(s, data + i, n);
+        int rc = eh_buf_append_max(&s->line, data + i, n, s->max);
         if (rc == EH_DECLINED)
             return refuse(s, "the first non-blank line is longer than EH_MAX_LINE_BYTES");
         if (rc != EH_OK)

@@ -4,18 +4,12 @@
 set -euo pipefail
 
 EH_SCRIPT=bench
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-. "$here/../scripts/lib.sh"
-cd "$EH_ROOT"
+. "$(dirname "$0")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-mkdir -p .run
-run_dir=$(mktemp -d "$EH_ROOT/.run/bench-all-XXXXXX")
-trap 'scripts/services.sh stop "$run_dir" >/dev/null 2>&1 || true; rm -rf "$run_dir"' EXIT
-scripts/services.sh start "$run_dir"
-# shellcheck disable=SC1091
-. "$run_dir/env"
-build/release/bin/eh-api migrate >/dev/null
+bench_setup bench-all fresh
 
 for bench in ingest upload status ws; do
     echo "== bench/$bench"

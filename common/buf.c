@@ -37,6 +37,29 @@ int eh_buf_append(eh_buf_t *b, const void *data, size_t n)
     return EH_OK;
 }
 
+int eh_buf_append_max(eh_buf_t *b, const void *data, size_t n, size_t max)
+{
+    if (n > max || b->len > max - n)
+        return EH_DECLINED;
+    if (n == 0)
+        return EH_OK;
+    if (n > b->cap - b->len) {
+        size_t cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
+        while (cap < b->len + n)
+            cap = cap > max / 2 ? max : cap * 2;
+        if (cap > max)
+            cap = max;
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            return EH_ERR;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return EH_OK;
+}
+
 int eh_buf_append_str(eh_buf_t *b, const char *s)
 {
     return eh_buf_append(b, s, strlen(s));

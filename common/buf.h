@@ -29,6 +29,13 @@ EH_MUST_CHECK int eh_buf_reserve(eh_buf_t *b, size_t extra);
 /* Appends n bytes (data may be NULL when n is 0). EH_OK or EH_ERR. */
 EH_MUST_CHECK int eh_buf_append(eh_buf_t *b, const void *data, size_t n);
 
+/*
+ * Appends n bytes when len stays within max, for a buffer that holds one
+ * bounded record (a line): the capacity grows by doubling but never past max.
+ * EH_OK, EH_DECLINED (len + n > max; nothing changed) or EH_ERR.
+ */
+EH_MUST_CHECK int eh_buf_append_max(eh_buf_t *b, const void *data, size_t n, size_t max);
+
 /* Appends the NUL-terminated string s (without its NUL). EH_OK or EH_ERR. */
 EH_MUST_CHECK int eh_buf_append_str(eh_buf_t *b, const char *s);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SPLITTER_MIN_BUF 256
+#include "buf.h"
 
 static const char BOM[3] = {'\xEF', '\xBB', '\xBF'};
 
@@ -14,8 +14,7 @@ struct worker_splitter {
     uint64_t line_no;     /* number of the pending (next) line */
     uint64_t offset;      /* file offset of the next byte to be fed */
     bool at_file_start;   /* the pending line starts at offset 0, so it may begin with a BOM */
-    char *buf;            /* bytes of a pending line that began in an earlier chunk */
-    size_t len, cap;      /* len <= cap <= limit */
+    eh_buf_t pend;        /* bytes of a pending line that began in an earlier chunk; cap <= limit */
     bool dropping;        /* the pending line is too long: its bytes are counted, not kept */
     uint64_t seen;        /* bytes of the pending line so far, while dropping */
     char last;            /* last byte seen while dropping: a final '\r' is not part of the length */
@@ -40,7 +39,7 @@ void worker_splitter_destroy(worker_splitter_t *s)
 {
     if (s == NULL)
         return;
-    free(s->buf);
+    eh_buf_free(&s->pend);
     free(s);
 }
 
@@ -89,38 +88,25 @@ static int append_partial(worker_splitter_t *s, const char *p, size_t n)
         s->last = p[n - 1];
         return EH_OK;
     }
-    if (n > s->limit - s->len) {
+    int rc = eh_buf_append_max(&s->pend, p, n, s->limit);
+    if (rc == EH_DECLINED) {
         s->dropping = true;
-        s->seen = (uint64_t)s->len + n;
+        s->seen = (uint64_t)s->pend.len + n;
         s->last = p[n - 1];
-        s->len = 0;
+        eh_buf_reset(&s->pend);
         return EH_OK;
     }
-    if (n > s->cap - s->len) {
-        size_t cap = s->cap < SPLITTER_MIN_BUF ? SPLITTER_MIN_BUF : s->cap;
-        while (cap < s->len + n)
-            cap *= 2;
-        if (cap > s->limit)
-            cap = s->limit;
-        char *nb = realloc(s->buf, cap);
-        if (nb == NULL)
-            return EH_ERR;
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-    return EH_OK;
+    return rc;
 }
 
 /* Emits the pending line, now complete, and clears it. */
 static int emit_pending(worker_splitter_t *s, uint64_t end_offset, worker_line_cb cb, void *ud)
 {
     if (!s->dropping) {
-        size_t n = s->len;
-        s->len = 0;
+        size_t n = s->pend.len;
+        eh_buf_reset(&s->pend);
         /* The buffer is not touched again before the callback returns. */
-        return emit_line(s, s->buf, n, end_offset, cb, ud);
+        return emit_line(s, s->pend.p, n, end_offset, cb, ud);
     }
     worker_line_t line = {.line_no = s->line_no++, .end_offset = end_offset, .too_long = true};
     line.length = s->seen - (s->last == '\r' ? 1 : 0);
@@ -146,7 +132,7 @@ int worker_splitter_feed(worker_splitter_t *s, const char *data, size_t len, wor
             break;
         }
         uint64_t end_offset = base + (uint64_t)(nl - data) + 1;
-        if (s->len == 0 && !s->dropping) {
+        if (s->pend.len == 0 && !s->dropping) {
             rc = emit_line(s, p, (size_t)(nl - p), end_offset, cb, ud);
         } else {
             rc = append_partial(s, p, (size_t)(nl - p));
@@ -163,7 +149,7 @@ int worker_splitter_feed(worker_splitter_t *s, const char *data, size_t len, wor
 
 int worker_splitter_finish(worker_splitter_t *s, worker_line_cb cb, void *ud)
 {
-    if (s->len == 0 && !s->dropping)
+    if (s->pend.len == 0 && !s->dropping)
         return EH_OK;
     return emit_pending(s, s->offset, cb, ud);
 }

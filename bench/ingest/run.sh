@@ -11,25 +11,12 @@
 set -euo pipefail
 
 EH_SCRIPT=bench-ingest
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-. "$here/../../scripts/lib.sh"
-cd "$EH_ROOT"
+. "$(dirname "$0")/../../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-[ -x build/release/bin/eh-worker ] || make --no-print-directory MODE=release build
+bench_setup bench-ingest
 
-if [ -z "${EH_DATABASE_URL:-}" ]; then
-    mkdir -p .run
-    run_dir=$(mktemp -d "$EH_ROOT/.run/bench-XXXXXX")
-    trap 'scripts/services.sh stop "$run_dir" >/dev/null 2>&1 || true; rm -rf "$run_dir"' EXIT
-    scripts/services.sh start "$run_dir"
-    # shellcheck disable=SC1091
-    . "$run_dir/env"
-    if [ -x build/release/bin/eh-api ] && build/release/bin/eh-api migrate >/dev/null 2>&1; then
-        :
-    else
-        psql -q -v ON_ERROR_STOP=1 "$EH_DATABASE_URL" -f migrations/0001_init.sql >/dev/null
-    fi
-fi
-
-exec /usr/bin/python3 "$here/ingest.py" "$@"
+# Not exec: the EXIT trap must still stop the services afterwards.
+/usr/bin/python3 "$EH_ROOT/bench/ingest/ingest.py" "$@"

@@ -12,33 +12,14 @@
 set -euo pipefail
 
 EH_SCRIPT=bench-upload
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-. "$here/../../scripts/lib.sh"
-cd "$EH_ROOT"
+. "$(dirname "$0")/../../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 mib=${1:-1024}
 
-[ -x build/release/bin/eh-api ] || make --no-print-directory MODE=release build
-
-mkdir -p .run
-work=$(mktemp -d "$EH_ROOT/.run/bench-upload-XXXXXX")
-chmod 755 "$work" # the service users (postgres, rabbitmq) must be able to walk into it
-run_dir=""
-api_pid=""
-cleanup() {
-    [ -z "$api_pid" ] || { kill -TERM "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true; }
-    [ -z "$run_dir" ] || scripts/services.sh stop "$run_dir" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -z "${EH_DATABASE_URL:-}" ]; then
-    run_dir="$work/svc"
-    scripts/services.sh start "$run_dir" >/dev/null
-    # shellcheck disable=SC1091
-    . "$run_dir/env"
-    build/release/bin/eh-api migrate >/dev/null 2>&1
-fi
+bench_setup bench-upload
+work=$BENCH_WORK
 
 file="$work/bench.jsonl"
 eh_say "generating ${mib} MiB of log lines"
@@ -58,14 +39,8 @@ with open(path, "wb") as f:
 PY
 size=$(stat -c %s "$file")
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-EH_HTTP_PORT=$port EH_SPOOL_DIR="$work" EH_MAX_UPLOAD_BYTES=$((size + 1)) \
-    build/release/bin/eh-api >"$work/api.log" 2>&1 &
-api_pid=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+bench_start_api EH_MAX_UPLOAD_BYTES=$((size + 1))
+port=$BENCH_PORT
 
 direct() {
     curl -sS -o /dev/null -w '%{http_code} %{time_total}' -T "$file" \
@@ -94,7 +69,7 @@ for run in 1 2; do
     eh_say "run $run: via eh-api   ${t}s  ${r} MiB/s"
     best_api=$(awk -v a="$best_api" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
 done
-hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$api_pid/status")
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$BENCH_API_PID/status")
 
 echo
 echo "upload of $((size / 1048576)) MiB (best of 2):"

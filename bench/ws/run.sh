@@ -12,24 +12,15 @@
 set -euo pipefail
 
 EH_SCRIPT=bench-ws
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-. "$here/../../scripts/lib.sh"
-cd "$EH_ROOT"
+. "$(dirname "$0")/../../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-make --no-print-directory MODE=release build >/dev/null
-
-if [ -z "${EH_DATABASE_URL:-}" ]; then
-    mkdir -p .run
-    run_dir=$(mktemp -d "$EH_ROOT/.run/bench-XXXXXX")
-    trap 'scripts/services.sh stop "$run_dir" >/dev/null 2>&1 || true; rm -rf "$run_dir"' EXIT
-    scripts/services.sh start "$run_dir"
-    # shellcheck disable=SC1091
-    . "$run_dir/env"
-    build/release/bin/eh-api migrate >/dev/null
-fi
+bench_setup bench-ws
 
 # Every client is a socket in this process and in eh-api.
 [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096
 
-exec /usr/bin/python3 "$here/ws_bench.py" "$@"
+# Not exec: the EXIT trap must still stop the services afterwards.
+/usr/bin/python3 "$EH_ROOT/bench/ws/ws_bench.py" "$@"

@@ -10,16 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "../support/testutil.h"
 #include "db.h"
 #include "log.h"
 #include "timefmt.h"
@@ -44,15 +42,10 @@ static const char SQL_PLUS_ONE[] = "SELECT $1::integer + 1";
 static int group_setup(void **state)
 {
     (void)state;
-    db_url = getenv("EH_DATABASE_URL");
-    if (db_url == NULL || db_url[0] == '\0') {
-        print_error("EH_DATABASE_URL is not set: these tests need a real PostgreSQL "
-                    "(scripts/services.sh start DIR, then source DIR/env)\n");
+    db_url = eh_test_require_env("EH_DATABASE_URL", "a real PostgreSQL");
+    if (db_url == NULL)
         return -1;
-    }
-    const char *lvl = getenv("EH_LOG_LEVEL");
-    eh_log_init("db_itest");
-    eh_log_set_level(lvl != NULL && eh_log_level_parse(lvl) >= 0 ? eh_log_level_parse(lvl) : EH_LOG_ERROR);
+    eh_test_log_init("db_itest");
     return 0;
 }
 
@@ -63,95 +56,27 @@ static eh_db_t *connect_ok(void)
     return db;
 }
 
-/* The first column of the only row of sql, as an integer. */
-static long long scalar(eh_db_t *db, const char *sql, int n, const char *const *params)
-{
-    int st = EH_ERR;
-    PGresult *res = eh_db_query(db, sql, n, params, &st);
-    assert_non_null(res);
-    assert_int_equal(st, EH_OK);
-    assert_int_equal(PQntuples(res), 1);
-    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-/* ---- stderr capture, to read what the module logged ---- */
-
-typedef struct capture {
-    int saved_fd;
-    FILE *file;
-} capture_t;
-
-static void capture_start(capture_t *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved_fd = dup(STDERR_FILENO);
-    assert_true(c->saved_fd >= 0);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-/* Restores stderr and returns what was written (new, NUL-terminated). */
-static char *capture_stop(capture_t *c)
-{
-    fflush(stderr);
-    assert_true(dup2(c->saved_fd, STDERR_FILENO) >= 0);
-    close(c->saved_fd);
-    assert_int_equal(fseek(c->file, 0, SEEK_END), 0);
-    long len = ftell(c->file);
-    assert_true(len >= 0);
-    rewind(c->file);
-    char *text = calloc(1, (size_t)len + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)len, c->file), (size_t)len);
-    fclose(c->file);
-    return text;
-}
-
-static size_t count_substr(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* ---- tests ---- */
-
-/* A port that refuses connections: bound but never listening. */
-static int refusing_socket(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
 
 static void test_connect_retries_and_hides_password(void **state)
 {
     (void)state;
     int port;
-    int fd = refusing_socket(&port);
+    int fd = eh_test_loopback_socket(&port);
     char url[256], port_field[32];
     snprintf(url, sizeof(url), "postgresql://eh:s3cr3t-pw@127.0.0.1:%d/ehdb", port);
     snprintf(port_field, sizeof(port_field), "\"port\":\"%d\"", port);
 
     int saved_level = eh_log_threshold;
     eh_log_set_level(EH_LOG_INFO);
-    capture_t cap;
-    capture_start(&cap);
+    eh_test_capture_t cap;
+    eh_test_capture_start(&cap);
     int64_t t0 = eh_time_mono_ms();
     eh_db_t *db = eh_db_connect(url, 700);
     int64_t elapsed = eh_time_mono_ms() - t0;
     /* A URL libpq cannot parse (bad %-escape inside the password) must not be echoed either. */
     eh_db_t *db2 = eh_db_connect("postgresql://eh:s3cr3t%zz@127.0.0.1:1/ehdb", 0);
-    char *log = capture_stop(&cap);
+    char *log = eh_test_capture_stop(&cap);
     eh_log_set_level(saved_level);
     close(fd);
 
@@ -160,8 +85,8 @@ static void test_connect_retries_and_hides_password(void **state)
     /* 100 + 200 + 400 ms of back-off fit in 700 ms: four tries, the last one when time is up. */
     assert_true(elapsed >= 650);
     assert_true(elapsed < 5000);
-    assert_int_equal(count_substr(log, "database connection failed, retrying"), 3);
-    assert_int_equal(count_substr(log, "\"attempt\":4"), 1);
+    assert_int_equal(eh_test_count_substr(log, "database connection failed, retrying"), 3);
+    assert_int_equal(eh_test_count_substr(log, "\"attempt\":4"), 1);
     assert_non_null(strstr(log, "\"host\":\"127.0.0.1\""));
     assert_non_null(strstr(log, port_field));
     assert_non_null(strstr(log, "\"dbname\":\"ehdb\""));
@@ -233,7 +158,7 @@ static void test_unique_violation_sqlstate(void **state)
     assert_int_equal(eh_db_exec(db, SQL_U_INSERT, 2, bad), EH_ERR);
     assert_string_equal(eh_db_last_sqlstate(db), "22P02");
 
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 1);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 1);
     assert_string_equal(eh_db_last_sqlstate(db), "");
     eh_db_destroy(db);
 }
@@ -248,10 +173,10 @@ static void test_transaction_rollback_leaves_nothing(void **state)
     const char *r1[] = {"1", "a"}, *r2[] = {"2", "b"};
     assert_int_equal(eh_db_exec(db, SQL_U_INSERT, 2, r1), EH_OK);
     assert_int_equal(eh_db_exec(db, SQL_U_INSERT, 2, r2), EH_OK);
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 2);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 2);
     eh_db_rollback(db);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 0);
 
     /* Rollback outside a transaction is a harmless no-op. */
     eh_db_rollback(db);
@@ -260,7 +185,7 @@ static void test_transaction_rollback_leaves_nothing(void **state)
     assert_int_equal(eh_db_begin(db), EH_OK);
     assert_int_equal(eh_db_exec(db, SQL_U_INSERT, 2, r1), EH_OK);
     assert_int_equal(eh_db_commit(db), EH_OK);
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 1);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 1);
 
     /* COMMIT after a failed statement is reported as a failure, and nothing is kept. */
     assert_int_equal(eh_db_begin(db), EH_OK);
@@ -268,7 +193,7 @@ static void test_transaction_rollback_leaves_nothing(void **state)
     assert_int_equal(eh_db_exec(db, SQL_U_INSERT, 2, r1), EH_ERR);
     assert_int_equal(eh_db_commit(db), EH_ERR);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 1);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 1);
     eh_db_destroy(db);
 }
 
@@ -362,8 +287,8 @@ static void test_copy_bad_row_rolls_back(void **state)
     free(rows);
 
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
-    assert_int_equal(scalar(db, SQL_C_COUNT, 0, NULL), 0);
-    assert_int_equal(scalar(db, SQL_U_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_C_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_U_COUNT, 0, NULL), 0);
 
     /* The connection is clean: a new COPY works. */
     rows = copy_rows(1, 10, -1, &len);
@@ -373,7 +298,7 @@ static void test_copy_bad_row_rolls_back(void **state)
     assert_int_equal(eh_db_copy_end(db), EH_OK);
     assert_int_equal(eh_db_commit(db), EH_OK);
     free(rows);
-    assert_int_equal(scalar(db, SQL_C_COUNT, 0, NULL), 10);
+    assert_int_equal(eh_test_db_scalar(db, SQL_C_COUNT, 0, NULL), 10);
     eh_db_destroy(db);
 }
 
@@ -391,12 +316,12 @@ static void test_copy_abandoned_by_rollback(void **state)
     eh_db_rollback(db);
     free(rows);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
-    assert_int_equal(scalar(db, SQL_C_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_C_COUNT, 0, NULL), 0);
 
     /* A copy_begin on a statement that is not COPY FROM STDIN is refused. */
     assert_int_equal(eh_db_copy_begin(db, "SELECT 1"), EH_ERR);
     assert_int_equal(eh_db_copy_put(db, "1\tx\n", 4), EH_ERR);
-    assert_int_equal(scalar(db, "SELECT 2", 0, NULL), 2);
+    assert_int_equal(eh_test_db_scalar(db, "SELECT 2", 0, NULL), 2);
     eh_db_destroy(db);
 }
 
@@ -502,7 +427,7 @@ static void test_pool_release_rolls_back_and_times_out(void **state)
     assert_ptr_equal(again, db);
     assert_int_equal(PQtransactionStatus(eh_db_conn(again)), PQTRANS_IDLE);
     /* Same session (the temp table is there), without the uncommitted row. */
-    assert_int_equal(scalar(again, SQL_U_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(again, SQL_U_COUNT, 0, NULL), 0);
     /* An aborted transaction is cleaned up the same way. */
     assert_int_equal(eh_db_begin(again), EH_OK);
     assert_int_equal(eh_db_exec(again, SQL_U_INSERT, 2, r), EH_OK);
@@ -513,14 +438,14 @@ static void test_pool_release_rolls_back_and_times_out(void **state)
     assert_ptr_equal(again, db);
     assert_int_equal(PQtransactionStatus(eh_db_conn(again)), PQTRANS_IDLE);
     assert_string_equal(eh_db_last_sqlstate(again), "");
-    assert_int_equal(scalar(again, SQL_U_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(again, SQL_U_COUNT, 0, NULL), 0);
     eh_db_pool_release(pool, again);
     eh_db_pool_destroy(pool);
 }
 
 static int backend_pid(eh_db_t *db)
 {
-    return (int)scalar(db, SQL_PID, 0, NULL);
+    return (int)eh_test_db_scalar(db, SQL_PID, 0, NULL);
 }
 
 /* Terminates pid from another session and waits until the backend is gone. */
@@ -536,7 +461,7 @@ static void kill_backend(int pid)
     assert_string_equal(PQgetvalue(res, 0, 0), "t");
     PQclear(res);
     int64_t deadline = eh_time_mono_ms() + 10000;
-    while (scalar(admin, SQL_BACKEND_GONE, 1, p) != 0) {
+    while (eh_test_db_scalar(admin, SQL_BACKEND_GONE, 1, p) != 0) {
         assert_true(eh_time_mono_ms() < deadline);
         eh_time_sleep_ms(20, NULL);
     }

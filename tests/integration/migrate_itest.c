@@ -24,10 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../support/testutil.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
-#include "uuid.h"
 
 /* Identifiers cannot be parameters; the name is ours, made of [a-z0-9_] only. */
 static const char SQL_CREATE_DB_FMT[] = "CREATE DATABASE %s";
@@ -56,15 +56,10 @@ typedef struct fixture {
 static int group_setup(void **state)
 {
     (void)state;
-    admin_url = getenv("EH_DATABASE_URL");
-    if (admin_url == NULL || admin_url[0] == '\0') {
-        print_error("EH_DATABASE_URL is not set: these tests need a real PostgreSQL "
-                    "(scripts/services.sh start DIR, then source DIR/env)\n");
+    admin_url = eh_test_require_env("EH_DATABASE_URL", "a real PostgreSQL");
+    if (admin_url == NULL)
         return -1;
-    }
-    const char *lvl = getenv("EH_LOG_LEVEL");
-    eh_log_init("migrate_itest");
-    eh_log_set_level(lvl != NULL && eh_log_level_parse(lvl) >= 0 ? eh_log_level_parse(lvl) : EH_LOG_ERROR);
+    eh_test_log_init("migrate_itest");
     admin = eh_db_connect(admin_url, 5000);
     if (admin == NULL) {
         print_error("cannot connect to EH_DATABASE_URL\n");
@@ -130,13 +125,7 @@ static int fixture_setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    char uuid[EH_UUID_STRLEN + 1];
-    assert_int_equal(eh_uuid_v4(uuid), EH_OK);
-    size_t n = (size_t)snprintf(fx->dbname, sizeof(fx->dbname), "eh_mig_");
-    for (const char *p = uuid; *p != '\0' && n < 7 + 16; p++)
-        if (*p != '-')
-            fx->dbname[n++] = *p;
-    fx->dbname[n] = '\0';
+    eh_test_random_name(fx->dbname, sizeof(fx->dbname), "eh_mig_");
     char sql[128];
     snprintf(sql, sizeof(sql), SQL_CREATE_DB_FMT, fx->dbname);
     /* Quiet: a role without CREATEDB is refused here, and that is handled below. */
@@ -193,22 +182,10 @@ static eh_db_t *connect_fx(const fixture_t *fx)
     return db;
 }
 
-static long long scalar(eh_db_t *db, const char *sql, int n, const char *const *params)
-{
-    int st = EH_ERR;
-    PGresult *res = eh_db_query(db, sql, n, params, &st);
-    assert_non_null(res);
-    assert_int_equal(PQntuples(res), 1);
-    const char *v = PQgetvalue(res, 0, 0);
-    long long out = strcmp(v, "t") == 0 ? 1 : strcmp(v, "f") == 0 ? 0 : strtoll(v, NULL, 10);
-    PQclear(res);
-    return out;
-}
-
 static bool table_exists(eh_db_t *db, const char *name)
 {
     const char *p[] = {name};
-    return scalar(db, SQL_REGCLASS, 1, p) == 1;
+    return eh_test_db_scalar(db, SQL_REGCLASS, 1, p) == 1;
 }
 
 static bool is_migration_name(const char *n)
@@ -251,16 +228,8 @@ static char *slurp(const char *dir, const char *name, size_t *len)
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
+    char *buf = eh_test_read_all(f, len);
     fclose(f);
-    *len = (size_t)n;
     return buf;
 }
 
@@ -305,7 +274,7 @@ static void test_fresh_apply_then_noop(void **state)
     assert_true(table_exists(db, "jobs"));
     assert_true(table_exists(db, "log_entries"));
     assert_true(table_exists(db, "job_errors"));
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
 
     /* The first file is recorded with its name and the checksum of its bytes. */
     size_t len;
@@ -326,8 +295,8 @@ static void test_fresh_apply_then_noop(void **state)
     applied = -1;
     assert_int_equal(eh_migrate_run(db, dir, &applied), EH_OK);
     assert_int_equal(applied, 0);
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
     eh_db_destroy(db);
 }
@@ -368,9 +337,9 @@ static void test_two_runners_at_once(void **state)
     assert_int_equal(r[0].rc, EH_OK);
     assert_int_equal(r[1].rc, EH_OK);
     assert_int_equal(r[0].applied + r[1].applied, nfiles);
-    assert_int_equal(scalar(r[0].db, SQL_MIG_COUNT, 0, NULL), nfiles);
+    assert_int_equal(eh_test_db_scalar(r[0].db, SQL_MIG_COUNT, 0, NULL), nfiles);
     assert_true(table_exists(r[1].db, "jobs"));
-    assert_int_equal(scalar(r[0].db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(r[0].db, SQL_ADVISORY_HELD, 0, NULL), 0);
     eh_db_destroy(r[0].db);
     eh_db_destroy(r[1].db);
 }
@@ -392,8 +361,8 @@ static void test_changed_checksum_is_refused(void **state)
     assert_int_equal(eh_migrate_run(db, fx->tmpdir, &applied), EH_ERR);
     assert_int_equal(applied, 0);
     assert_false(table_exists(db, "should_not_exist"));
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), nfiles);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
     eh_db_destroy(db);
 }
@@ -416,7 +385,7 @@ static void test_missing_file_is_refused(void **state)
     assert_int_equal(eh_migrate_run(db, fx->tmpdir, &applied), EH_ERR);
     assert_int_equal(applied, 0);
     assert_false(table_exists(db, "c1"));
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
     eh_db_destroy(db);
 }
 
@@ -438,8 +407,8 @@ static void test_failing_file_rolls_back_alone(void **state)
     assert_false(table_exists(db, "b1"));
     assert_false(table_exists(db, "c1"));
     assert_false(table_exists(db, "misnamed"));
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), 1);
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), 1);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
     assert_int_equal(PQtransactionStatus(eh_db_conn(db)), PQTRANS_IDLE);
 
     /* Fixed, the rest goes through. */
@@ -448,7 +417,7 @@ static void test_failing_file_rolls_back_alone(void **state)
     assert_int_equal(applied, 2);
     assert_true(table_exists(db, "b1"));
     assert_true(table_exists(db, "c1"));
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), 3);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), 3);
     eh_db_destroy(db);
 }
 
@@ -461,8 +430,8 @@ static void test_transaction_control_in_file_is_refused(void **state)
     int applied = -1;
     assert_int_equal(eh_migrate_run(db, fx->tmpdir, &applied), EH_ERR);
     assert_int_equal(applied, 0);
-    assert_int_equal(scalar(db, SQL_MIG_COUNT, 0, NULL), 0);
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_MIG_COUNT, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
     eh_db_destroy(db);
 }
 
@@ -494,7 +463,7 @@ static void test_bad_directories_are_refused(void **state)
     assert_int_equal(eh_migrate_run(db, fx->tmpdir, &applied), EH_ERR);
     assert_int_equal(applied, 0);
     assert_false(table_exists(db, "a1"));
-    assert_int_equal(scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
+    assert_int_equal(eh_test_db_scalar(db, SQL_ADVISORY_HELD, 0, NULL), 0);
 
     /* Refused while the caller holds a transaction open. */
     assert_int_equal(eh_db_begin(db), EH_OK);

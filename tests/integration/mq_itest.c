@@ -14,9 +14,7 @@
 #include <cmocka.h>
 
 #include <amqp.h>
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../support/testutil.h"
 #include "log.h"
 #include "mq.h"
 #include "timefmt.h"
@@ -40,19 +39,23 @@ static const char *amqp_url;
 static int group_setup(void **state)
 {
     (void)state;
-    amqp_url = getenv("EH_AMQP_URL");
-    if (amqp_url == NULL || amqp_url[0] == '\0') {
-        print_error("EH_AMQP_URL is not set: these tests need a real RabbitMQ "
-                    "(scripts/services.sh start DIR, then source DIR/env)\n");
+    amqp_url = eh_test_require_env("EH_AMQP_URL", "a real RabbitMQ");
+    if (amqp_url == NULL)
         return -1;
-    }
-    const char *lvl = getenv("EH_LOG_LEVEL");
-    eh_log_init("mq_itest");
-    eh_log_set_level(lvl != NULL && eh_log_level_parse(lvl) >= 0 ? eh_log_level_parse(lvl) : EH_LOG_ERROR);
+    eh_test_log_init("mq_itest");
     return 0;
 }
 
 /* ---- helpers ---- */
+
+/* Parses the broker's URL into *info, whose strings point into the returned copy (new: free it after). */
+static char *parse_broker_url(struct amqp_connection_info *info)
+{
+    char *copy = strdup(amqp_url);
+    assert_non_null(copy);
+    assert_int_equal(amqp_parse_url(copy, info), AMQP_STATUS_OK);
+    return copy;
+}
 
 static eh_mq_t *connect_ok(int heartbeat_s)
 {
@@ -107,53 +110,6 @@ static void expect_nothing(eh_mq_t *mq, int64_t ms)
         print_error("unexpected message: %s\n", msg.body);
     eh_mq_msg_free(&msg);
     assert_int_equal(rc, EH_DECLINED);
-}
-
-/* ---- stderr capture, to read what the module logged ---- */
-
-typedef struct capture {
-    int saved_fd;
-    FILE *file;
-} capture_t;
-
-static void capture_start(capture_t *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved_fd = dup(STDERR_FILENO);
-    assert_true(c->saved_fd >= 0);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-/* Restores stderr and returns what was written (new, NUL-terminated). */
-static char *capture_stop(capture_t *c)
-{
-    fflush(stderr);
-    assert_true(dup2(c->saved_fd, STDERR_FILENO) >= 0);
-    close(c->saved_fd);
-    assert_int_equal(fseek(c->file, 0, SEEK_END), 0);
-    long len = ftell(c->file);
-    assert_true(len >= 0);
-    rewind(c->file);
-    char *text = calloc(1, (size_t)len + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)len, c->file), (size_t)len);
-    fclose(c->file);
-    return text;
-}
-
-/* A port that refuses connections: bound but never listening. */
-static int refusing_socket(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 /*
@@ -235,15 +191,12 @@ static void *proxy_main(void *arg)
 static void proxy_start(proxy_t *p)
 {
     memset(p, 0, sizeof(*p));
-    char *copy = strdup(amqp_url);
-    assert_non_null(copy);
     struct amqp_connection_info info;
-    assert_int_equal(amqp_parse_url(copy, &info), AMQP_STATUS_OK);
+    char *copy = parse_broker_url(&info);
     snprintf(p->host, sizeof(p->host), "%s", info.host);
     p->broker_port = info.port;
     free(copy);
-    p->listen_fd = refusing_socket(&p->port);
-    assert_int_equal(listen(p->listen_fd, 1), 0);
+    p->listen_fd = eh_test_loopback_listener(1, &p->port);
     atomic_init(&p->mode, PROXY_RUN);
     assert_int_equal(pthread_create(&p->thread, NULL, proxy_main, p), 0);
 }
@@ -258,10 +211,8 @@ static void proxy_stop(proxy_t *p)
 /* The broker's URL with host and port replaced by the proxy's. */
 static eh_mq_t *connect_via(proxy_t *p, int heartbeat_s)
 {
-    char *copy = strdup(amqp_url);
-    assert_non_null(copy);
     struct amqp_connection_info info;
-    assert_int_equal(amqp_parse_url(copy, &info), AMQP_STATUS_OK);
+    char *copy = parse_broker_url(&info);
     char url[512];
     snprintf(url, sizeof(url), "amqp://%s:%s@127.0.0.1:%d", info.user, info.password, p->port);
     free(copy);
@@ -546,17 +497,17 @@ static void test_dead_port_fails_within_wait(void **state)
 {
     (void)state;
     int port;
-    int fd = refusing_socket(&port);
+    int fd = eh_test_loopback_socket(&port);
     char url[128];
     snprintf(url, sizeof(url), "amqp://guest:pw-dead-port-secret@127.0.0.1:%d/", port);
 
-    capture_t cap;
+    eh_test_capture_t cap;
     eh_log_set_level(EH_LOG_DEBUG);
-    capture_start(&cap);
+    eh_test_capture_start(&cap);
     int64_t t0 = eh_time_mono_ms();
     eh_mq_t *mq = eh_mq_connect(url, 0, 1500);
     int64_t took = eh_time_mono_ms() - t0;
-    char *logged = capture_stop(&cap);
+    char *logged = eh_test_capture_stop(&cap);
     eh_log_set_level(EH_LOG_ERROR);
     close(fd);
 
@@ -568,13 +519,13 @@ static void test_dead_port_fails_within_wait(void **state)
     free(logged);
 
     /* wait_ms 0: a single try. */
-    fd = refusing_socket(&port);
+    fd = eh_test_loopback_socket(&port);
     snprintf(url, sizeof(url), "amqp://guest:guest@127.0.0.1:%d", port);
-    capture_start(&cap);
+    eh_test_capture_start(&cap);
     t0 = eh_time_mono_ms();
     mq = eh_mq_connect(url, 0, 0);
     took = eh_time_mono_ms() - t0;
-    logged = capture_stop(&cap);
+    logged = eh_test_capture_stop(&cap);
     close(fd);
     assert_non_null(strstr(logged, "no connection to the broker"));
     free(logged);
@@ -586,29 +537,27 @@ static void test_dead_port_fails_within_wait(void **state)
 static void test_bad_credentials_are_not_logged(void **state)
 {
     (void)state;
-    char *copy = strdup(amqp_url);
-    assert_non_null(copy);
     struct amqp_connection_info info;
-    assert_int_equal(amqp_parse_url(copy, &info), AMQP_STATUS_OK);
+    char *copy = parse_broker_url(&info);
     char url[512];
     snprintf(url, sizeof(url), "amqp://%s:wrong-pw-not-to-be-logged@%s:%d", info.user, info.host, info.port);
     free(copy);
 
-    capture_t cap;
+    eh_test_capture_t cap;
     eh_log_set_level(EH_LOG_DEBUG);
-    capture_start(&cap);
+    eh_test_capture_start(&cap);
     eh_mq_t *mq = eh_mq_connect(url, 0, 0);
-    char *logged = capture_stop(&cap);
+    char *logged = eh_test_capture_stop(&cap);
     eh_log_set_level(EH_LOG_ERROR);
     assert_null(mq);
     assert_non_null(strstr(logged, "ACCESS_REFUSED"));
     assert_null(strstr(logged, "wrong-pw-not-to-be-logged"));
     free(logged);
 
-    capture_start(&cap);
+    eh_test_capture_start(&cap);
     assert_null(eh_mq_connect("amqp://guest:bad-url-secret@127.0.0.1:notaport/", 0, 0));
     assert_null(eh_mq_connect("http://not-amqp", 0, 0));
-    logged = capture_stop(&cap);
+    logged = eh_test_capture_stop(&cap);
     assert_non_null(strstr(logged, "invalid AMQP URL"));
     assert_null(strstr(logged, "bad-url-secret"));
     free(logged);
@@ -617,13 +566,12 @@ static void test_bad_credentials_are_not_logged(void **state)
 static void test_broker_errors_close_the_handle(void **state)
 {
     (void)state;
-    char missing[64], id[EH_UUID_STRLEN + 1];
-    assert_int_equal(eh_uuid_v4(id), EH_OK);
-    snprintf(missing, sizeof(missing), "eh.itest.missing.%s", id);
+    char missing[64];
+    eh_test_random_name(missing, sizeof(missing), "eh.itest.missing.");
 
     /* Publishing to a missing exchange: the broker closes the channel (404) while we wait for the confirm. */
-    capture_t cap;
-    capture_start(&cap);
+    eh_test_capture_t cap;
+    eh_test_capture_start(&cap);
     eh_mq_t *mq = connect_ok(0);
     assert_int_equal(eh_mq_publish_confirmed(mq, missing, "x", "{}", 2, CONFIRM_MS), EH_ERR);
     assert_false(eh_mq_is_open(mq));
@@ -648,7 +596,7 @@ static void test_broker_errors_close_the_handle(void **state)
     eh_mq_destroy(mq);
 
     /* Each reason reached the log, with the broker's code and text. */
-    char *logged = capture_stop(&cap);
+    char *logged = eh_test_capture_stop(&cap);
     assert_non_null(strstr(logged, "\"reply_code\":404,\"reply_text\":\"NOT_FOUND - no exchange"));
     assert_non_null(strstr(logged, "\"reply_code\":404,\"reply_text\":\"NOT_FOUND - no queue"));
     assert_non_null(
@@ -659,8 +607,8 @@ static void test_broker_errors_close_the_handle(void **state)
 static void test_lost_connection_is_reported(void **state)
 {
     (void)state;
-    capture_t cap;
-    capture_start(&cap);
+    eh_test_capture_t cap;
+    eh_test_capture_start(&cap);
 
     /* The peer closes the socket: a consumer waiting in eh_mq_next hears of it at once. */
     proxy_t p;
@@ -690,7 +638,7 @@ static void test_lost_connection_is_reported(void **state)
     eh_mq_destroy(mq);
     proxy_stop(&p);
 
-    char *logged = capture_stop(&cap);
+    char *logged = eh_test_capture_stop(&cap);
     assert_non_null(strstr(logged, "heartbeat"));
     free(logged);
 }

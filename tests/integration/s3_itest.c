@@ -9,10 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,8 +26,10 @@
 #include <libs3.h>
 #pragma GCC diagnostic pop
 
+#include "../support/testutil.h"
 #include "log.h"
 #include "s3.h"
+#include "timefmt.h"
 
 #define BIG_SIZE (50u * 1024u * 1024u)
 #define RSS_GROWTH_LIMIT_KB (16 * 1024)
@@ -63,13 +63,20 @@ static unsigned char gen_byte(uint64_t off)
     return (unsigned char)(splitmix64(off >> 3) >> ((off & 7) * 8));
 }
 
-/* An unlinked temp file holding data; the fd is at offset 0. */
-static int temp_fd_with(const void *data, size_t len)
+/* An empty unlinked temp file. */
+static int temp_fd(void)
 {
     char path[] = "/tmp/eh-s3-itest-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(unlink(path), 0);
+    return fd;
+}
+
+/* An unlinked temp file holding data; the fd is at offset 0. */
+static int temp_fd_with(const void *data, size_t len)
+{
+    int fd = temp_fd();
     assert_int_equal(write(fd, data, len), (ssize_t)len);
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     return fd;
@@ -77,10 +84,7 @@ static int temp_fd_with(const void *data, size_t len)
 
 static int temp_fd_generated(uint64_t size)
 {
-    char path[] = "/tmp/eh-s3-itest-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(unlink(path), 0);
+    int fd = temp_fd();
     unsigned char buf[64 * 1024];
     for (uint64_t off = 0; off < size;) {
         size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
@@ -155,29 +159,6 @@ static long peak_rss_kb(bool reset)
     return kb;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A loopback TCP socket bound to a free port; listening or not. Returns the fd, port in *port. */
-static int loopback_socket(bool do_listen, int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    *port = ntohs(sa.sin_port);
-    if (do_listen)
-        assert_int_equal(listen(fd, 8), 0);
-    return fd;
-}
-
 /*
  * A fake server that answers each of up to max_conns connections with one
  * canned reply, then closes it (with a reset when rst is set). It ends when
@@ -238,7 +219,7 @@ static void *canned_main(void *ud)
 static eh_s3_t *canned_start(canned_t *c, const char *reply, bool rst, int max_conns, char *endpoint, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    c->lfd = loopback_socket(true, &c->port);
+    c->lfd = eh_test_loopback_listener(8, &c->port);
     c->reply = reply;
     c->rst = rst;
     c->max_conns = max_conns;
@@ -283,13 +264,9 @@ static int group_setup(void **state)
     static const char *const vars[] = {"EH_S3_ENDPOINT", "EH_S3_BUCKET", "EH_S3_ACCESS_KEY", "EH_S3_SECRET_KEY"};
     const char *vals[4];
     for (size_t i = 0; i < EH_ARRAY_LEN(vars); i++) {
-        vals[i] = getenv(vars[i]);
-        if (vals[i] == NULL || vals[i][0] == '\0') {
-            print_error("s3_itest: %s is not set; start the services (scripts/services.sh start DIR) and source "
-                        "DIR/env\n",
-                        vars[i]);
+        vals[i] = eh_test_require_env(vars[i], "a real S3 server");
+        if (vals[i] == NULL)
             return -1;
-        }
     }
     fx.cfg = (eh_s3_config_t){.endpoint = vals[0],
                               .bucket = vals[1],
@@ -594,13 +571,13 @@ static void closed_port_is_again_quickly(void **state)
 {
     (void)state;
     int port = 0;
-    int fd = loopback_socket(false, &port);
+    int fd = eh_test_loopback_socket(&port);
     assert_int_equal(close(fd), 0); /* nothing listens there any more */
     char endpoint[64];
     snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", port);
     eh_s3_t *s3 = s3_with(endpoint, NULL, 10000);
     eh_s3_error_t err = {0};
-    int64_t t0 = mono_ms();
+    int64_t t0 = eh_time_mono_ms();
     assert_int_equal(eh_s3_head(s3, "k", NULL, &err), EH_AGAIN);
     assert_int_equal(eh_s3_ensure_bucket(s3, &err), EH_AGAIN);
     sink_t sink = {.rc = EH_OK};
@@ -608,7 +585,7 @@ static void closed_port_is_again_quickly(void **state)
     int tmp = temp_fd_with("{}\n", 3);
     assert_int_equal(eh_s3_put_fd(s3, "k", tmp, 3, &err), EH_AGAIN);
     assert_int_equal(close(tmp), 0);
-    int64_t took = mono_ms() - t0;
+    int64_t took = eh_time_mono_ms() - t0;
     assert_true(took < 2000);
     assert_int_equal(err.http_status, 0);
     assert_string_equal(err.code, "FailedToConnect");
@@ -620,14 +597,14 @@ static void silent_server_times_out(void **state)
 {
     (void)state;
     int port = 0;
-    int lfd = loopback_socket(true, &port);
+    int lfd = eh_test_loopback_listener(8, &port);
     char endpoint[64];
     snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", port);
     eh_s3_t *s3 = s3_with(endpoint, NULL, 300);
     eh_s3_error_t err = {0};
-    int64_t t0 = mono_ms();
+    int64_t t0 = eh_time_mono_ms();
     assert_int_equal(eh_s3_head(s3, "k", NULL, &err), EH_AGAIN);
-    int64_t took = mono_ms() - t0;
+    int64_t took = eh_time_mono_ms() - t0;
     assert_true(took >= 300);
     assert_true(took < 3000);
     assert_string_equal(err.code, "Timeout");

@@ -61,6 +61,35 @@ static void test_buf(void **state)
     eh_buf_free(NULL);
 }
 
+/* A bounded buffer: grows by doubling up to max, refuses past it and stays as it was. */
+static void test_buf_append_max(void **state)
+{
+    (void)state;
+    eh_buf_t b = EH_BUF_INIT;
+    char chunk[100];
+    memset(chunk, 'x', sizeof(chunk));
+    assert_int_equal(eh_buf_append_max(&b, chunk, 0, 150), EH_OK);
+    assert_null(b.p);
+    assert_int_equal(eh_buf_append_max(&b, chunk, 100, 150), EH_OK);
+    assert_int_equal(b.len, 100);
+    assert_true(b.cap >= 100 && b.cap <= 150);
+    char *p = b.p;
+    size_t cap = b.cap;
+    assert_int_equal(eh_buf_append_max(&b, chunk, 51, 150), EH_DECLINED);
+    assert_int_equal(b.len, 100);
+    assert_ptr_equal(b.p, p);
+    assert_int_equal(b.cap, cap);
+    assert_int_equal(eh_buf_append_max(&b, "yz", 2, 150), EH_OK);
+    assert_int_equal(eh_buf_append_max(&b, chunk, 48, 150), EH_OK);
+    assert_int_equal(b.len, 150);
+    assert_int_equal(b.cap, 150);
+    assert_memory_equal(b.p + 100, "yz", 2);
+    assert_int_equal(eh_buf_append_max(&b, "a", 1, 150), EH_DECLINED);
+    assert_int_equal(eh_buf_append_max(&b, chunk, 1, SIZE_MAX), EH_OK);
+    assert_int_equal(b.len, 151);
+    eh_buf_free(&b);
+}
+
 /* ------------------------------------------------------------- escaping */
 
 static void test_escape(void **state)
@@ -267,6 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_buf_append_max),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_entry_rows),
         cmocka_unit_test(test_entry_round_trip),

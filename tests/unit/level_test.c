@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "../support/testutil.h"
 #include "../../worker/level.h"
 
 static void test_levels_text(void **state)
@@ -47,20 +48,12 @@ static void test_levels_text(void **state)
     }
 }
 
-/* The same numbers as validate_test's test_levels_number, straight to the mapping. */
+/* The level numbers validate_test sends through a whole line (testutil), straight to the mapping. */
 static void test_levels_number(void **state)
 {
     (void)state;
-    static const struct {
-        const char *num;
-        const char *out; /* NULL: out of range */
-    } rows[] = {
-        {"10", "trace"}, {"19", "trace"}, {"19.99", "trace"}, {"20", "debug"}, {"30", "info"},  {"35", "info"},
-        {"40", "warn"},  {"45", "warn"},  {"50", "error"},    {"60", "fatal"}, {"60.0", "fatal"}, {"6e1", "fatal"},
-        {"1e1", "trace"}, {"600e-1", "fatal"}, {"9", NULL},   {"9.999", NULL}, {"60.5", NULL},  {"61", NULL},
-        {"0", NULL},     {"-30", NULL},   {"-0", NULL},       {"1e400", NULL}, {"100", NULL},
-    };
-    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+    const eh_test_level_row_t *rows = eh_test_level_numbers;
+    for (size_t i = 0; i < eh_test_level_numbers_len; i++) {
         worker_level_t lv = WORKER_LEVEL_TRACE;
         int rc = worker_level_from_number(rows[i].num, strlen(rows[i].num), &lv);
         if (rows[i].out == NULL) {

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../support/testutil.h"
 #include "../../worker/validate.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -418,16 +419,8 @@ static void test_nesting_limit_matches_jansson(void **state)
 static void test_levels_number(void **state)
 {
     (void)state;
-    static const struct {
-        const char *num;
-        const char *out; /* NULL: out of range */
-    } rows[] = {
-        {"10", "trace"}, {"19", "trace"}, {"19.99", "trace"}, {"20", "debug"}, {"30", "info"},  {"35", "info"},
-        {"40", "warn"},  {"45", "warn"},  {"50", "error"},    {"60", "fatal"}, {"60.0", "fatal"}, {"6e1", "fatal"},
-        {"1e1", "trace"}, {"600e-1", "fatal"}, {"9", NULL},   {"9.999", NULL}, {"60.5", NULL},  {"61", NULL},
-        {"0", NULL},     {"-30", NULL},   {"-0", NULL},       {"1e400", NULL}, {"100", NULL},
-    };
-    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+    const eh_test_level_row_t *rows = eh_test_level_numbers;
+    for (size_t i = 0; i < eh_test_level_numbers_len; i++) {
         char line[256];
         snprintf(line, sizeof(line), "{" TAIL_TS ",\"level\":%s," TAIL_MSG "}", rows[i].num);
         worker_entry_t e = {0};
