@@ -2,7 +2,7 @@
  * validate_bench.c - lines/s of the worker's per-line CPU work: validate a
  * ~224-byte log line (3-6 attributes) and append its COPY row. For scale it
  * also runs the jansson way (json_loadb, alias lookups, delete the used keys,
- * json_dumps the rest, escape into the same row) that CEILINGS.md measured.
+ * json_dumps the rest, escape into the same row) that the machine's jansson ceiling was measured with.
  *
  * Built by hand, not by `make`:
  *   cc -std=c11 -O2 -D_GNU_SOURCE -Icommon bench/validate_bench.c worker/validate.c worker/json_scan.c \

@@ -55,7 +55,7 @@ cat >&2 <<MSG
   Event Horizon is running:  http://$host:$port
     upload:    curl -F file=@examples/sample.jsonl http://$host:$port/api/v1/files/upload
     status:    curl http://$host:$port/api/v1/jobs/<job_id>
-    progress:  ws://$host:$port/ws/jobs/<job_id>   (scripts/ws-follow.py <job_id>)
+    progress:  scripts/ws-follow.py http://$host:$port <job_id>   (ws://$host:$port/ws/jobs/<job_id>)
   Ctrl-C stops everything.
 
 MSG

@@ -1,7 +1,7 @@
 /*
  * ingest.h - running one claimed job: stream the object from S3 through the
  * line splitter and the validator, and commit batches that are fenced on the
- * job's lease (DESIGN.md: exactly-once on top of at-least-once).
+ * job's lease (NOTES.md: exactly-once on top of at-least-once).
  */
 #ifndef EH_WORKER_INGEST_H
 #define EH_WORKER_INGEST_H
