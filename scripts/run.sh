@@ -36,9 +36,12 @@ eval "$saved_env"
 
 bin/eh-api migrate
 
-bin/eh-api &
+# Each binary gets a session of its own, so that Ctrl-C reaches only this
+# script, which then sends exactly one SIGTERM to each (a second stop signal
+# tells eh-worker to stop at once instead of finishing its batch).
+setsid bin/eh-api &
 api_pid=$!
-bin/eh-worker &
+setsid bin/eh-worker &
 worker_pid=$!
 
 port=${EH_HTTP_PORT:-8080}
