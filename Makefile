@@ -127,7 +127,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run-all.sh
 
-# libFuzzer harnesses (clang): build/fuzz/validate_fuzz -max_total_time=300 tests/fuzz/corpus
+# libFuzzer harnesses (clang). New inputs go to the FIRST corpus folder: give a scratch one first,
+#   build/fuzz/validate_fuzz -max_total_time=300 -artifact_prefix=/tmp/ /tmp/corpus tests/fuzz/corpus
 FUZZ_CC ?= clang
 fuzz: build/fuzz/validate_fuzz
 build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c worker/validate.c worker/json_scan.c worker/timestamp.c \

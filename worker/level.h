@@ -6,8 +6,8 @@
  * - A string, case-insensitive: trace/verbose -> trace; debug/debug1..debug5
  *   -> debug; info/information/informational/log -> info; notice -> notice;
  *   warn/warning -> warn; error/err -> error;
- *   fatal/critical/crit/panic/emerg/emergency/alert -> fatal; anything else
- *   is invalid.
+ *   fatal/critical/crit/panic/dpanic/emerg/emergency/alert -> fatal;
+ *   anything else is invalid.
  * - Or a number (pino/bunyan) in [10, 60]: floor to its band of ten (10
  *   trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal).
  */
