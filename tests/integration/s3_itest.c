@@ -285,7 +285,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    /* s3rver may store a stub of the cut upload after put_of_a_short_file_fails deleted it. */
+    /* s3rver may keep an empty object for the cut upload after put_of_a_short_file_fails deleted it. */
     char key[160];
     key_of(key, sizeof(key), "short.jsonl");
     eh_s3_error_t err = {0};
@@ -479,7 +479,7 @@ static void put_of_a_short_file_fails(void **state)
     assert_int_equal(close(fd), 0);
     assert_string_equal(err.code, "AbortedByCallback");
     assert_non_null(strstr(err.message, "early"));
-    /* Whether the server keeps a stub of the cut upload is its business (s3rver does); clean up. */
+    /* Whether the server keeps an empty object for the cut upload is its business (s3rver does); clean up. */
     assert_int_equal(eh_s3_delete(fx.s3, key, &err), EH_OK);
 
     /* A descriptor that cannot be read fails the same way, with the reason. */
