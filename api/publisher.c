@@ -107,10 +107,31 @@ static int connect_locked(api_publisher_t *pub)
     return EH_OK;
 }
 
+/*
+ * Connects when there is no connection and the back-off allows it. Callers
+ * hold mu; while the broker is down each upload answers 503 at once instead
+ * of waiting for a connect attempt of its own.
+ */
+static bool connected_locked(api_publisher_t *pub)
+{
+    if (pub->mq != NULL && eh_mq_is_open(pub->mq))
+        return true;
+    int64_t now = eh_time_mono_ms();
+    if (now < pub->next_try_ms)
+        return false;
+    if (connect_locked(pub) == EH_OK)
+        return true;
+    pub->backoff_ms = pub->backoff_ms == 0 ? REPUBLISH_EVERY_MS : pub->backoff_ms * 2;
+    if (pub->backoff_ms > RECONNECT_MAX_MS)
+        pub->backoff_ms = RECONNECT_MAX_MS;
+    pub->next_try_ms = now + pub->backoff_ms;
+    return false;
+}
+
 int api_publisher_check(api_publisher_t *pub)
 {
     pthread_mutex_lock(&pub->mu);
-    int rc = connect_locked(pub);
+    int rc = connected_locked(pub) ? EH_OK : EH_AGAIN;
     pthread_mutex_unlock(&pub->mu);
     return rc;
 }
@@ -145,23 +166,19 @@ int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *
 
 static void republish_once(api_publisher_t *pub)
 {
+    /* mu first, then a pooled connection: the same order as api_publisher_publish. */
+    pthread_mutex_lock(&pub->mu);
+    if (!connected_locked(pub)) {
+        pthread_mutex_unlock(&pub->mu);
+        return;
+    }
     int status = EH_OK;
     eh_db_t *db = eh_db_pool_acquire(pub->pool, REPUBLISH_EVERY_MS, &status);
-    if (db == NULL)
+    if (db == NULL) {
+        pthread_mutex_unlock(&pub->mu);
         return;
-    pthread_mutex_lock(&pub->mu);
-    int64_t now = eh_time_mono_ms();
-    bool connected = pub->mq != NULL && eh_mq_is_open(pub->mq);
-    if (!connected && now >= pub->next_try_ms) {
-        connected = connect_locked(pub) == EH_OK;
-        if (!connected) {
-            pub->backoff_ms = pub->backoff_ms == 0 ? REPUBLISH_EVERY_MS : pub->backoff_ms * 2;
-            if (pub->backoff_ms > RECONNECT_MAX_MS)
-                pub->backoff_ms = RECONNECT_MAX_MS;
-            pub->next_try_ms = now + pub->backoff_ms;
-        }
     }
-    if (connected) {
+    {
         int n = eh_job_queue_republish(db, pub->mq, pub->cfg->republish_after_ms, -1, REPUBLISH_BATCH);
         if (n < 0)
             drop_locked(pub); /* lost or not confirmed: start the next round on a clean connection */

@@ -89,7 +89,7 @@ void eh_log_emit(int level, json_t *fields, const char *fmt, ...)
     if (log_job[0] != '\0' && !(fields != NULL && json_object_get(fields, "job_id") != NULL))
         json_object_set_new(line, "job_id", json_string(log_job));
     if (json_is_object(fields))
-        json_object_update(line, fields);
+        json_object_update_missing(line, fields); /* the fixed keys cannot be overwritten */
     json_decref(fields);
 
     char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);

@@ -56,11 +56,23 @@ run_cmocka() {
     [ "$f" -eq 0 ] || failures+=("$(basename "$bin")")
 }
 
+# Runs every cmocka binary matching a pattern; finding none is a failure (a broken build must not pass).
+run_suite() {
+    local pattern=$1 t found=0
+    for t in $pattern; do
+        [ -x "$t" ] || continue
+        found=1
+        run_cmocka "$t"
+    done
+    if [ "$found" -eq 0 ]; then
+        echo "no test binary matches $pattern" >&2
+        failed=$((failed + 1))
+        failures+=("$pattern")
+    fi
+}
+
 echo "== unit tests"
-for t in "$build"/tests/*_test; do
-    [ -x "$t" ] || continue
-    run_cmocka "$t"
-done
+run_suite "$build/tests/*_test"
 
 echo "== services ($run_dir)"
 scripts/services.sh start "$run_dir"
@@ -72,10 +84,7 @@ echo "== migrations"
 "$build/bin/eh-api" migrate
 
 echo "== integration tests (C)"
-for t in "$build"/tests/*_itest; do
-    [ -x "$t" ] || continue
-    run_cmocka "$t"
-done
+run_suite "$build/tests/*_itest"
 
 echo "== integration tests (binaries, pytest)"
 pytest_out="$run_dir/pytest.out"

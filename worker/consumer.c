@@ -38,7 +38,7 @@
  */
 static const char SQL_CLAIM[] =
     "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2, "
-    " lease_until = now() + make_interval(secs => $3::double precision / 1000), "
+    " lease_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000), "
     " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
     "WHERE id = $1::uuid "
     " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
@@ -141,6 +141,11 @@ static int claim_job(worker_ctx_t *ctx, const char *job_id, worker_claim_t *clai
         rc = EH_ERR;
     }
     PQclear(res);
+    if (rc != EH_OK) {
+        /* Nothing claimed, or a row we could not read: never commit a claim we will not run. */
+        eh_db_rollback(ctx->db);
+        return rc;
+    }
     if (eh_db_commit(ctx->db) != EH_OK) {
         eh_job_clear(&claim->job);
         return EH_AGAIN; /* not claimed after all; the message is retried */

@@ -60,15 +60,20 @@
 
 enum ck_mode { CK_BATCH, CK_COMPLETE, CK_RELEASE };
 
+/*
+ * Leases count from clock_timestamp(), not now(): now() is the start of the
+ * transaction, and a streaming batch keeps its transaction open while it
+ * fetches and parses, so a now()-based lease would be shorter than intended.
+ */
 static const char SQL_FENCE[] =
-    "UPDATE jobs SET lease_until = now() + make_interval(secs => $4::double precision / 1000), updated_at = now() "
+    "UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => $4::double precision / 1000), updated_at = now() "
     "WHERE id = $1::uuid AND lease_owner = $2 AND attempts = $3::int AND status = 'processing' "
     "RETURNING lines_processed, bytes_processed";
 
 static const char SQL_CHECKPOINT[] =
     "UPDATE jobs SET lines_processed = $4::bigint, bytes_processed = $5::bigint, "
     " entries_ingested = entries_ingested + $6::bigint, lines_invalid = lines_invalid + $7::bigint, "
-    " lease_until = now() + make_interval(secs => $8::double precision / 1000), event_seq = event_seq + 1, "
+    " lease_until = clock_timestamp() + make_interval(secs => $8::double precision / 1000), event_seq = event_seq + 1, "
     " updated_at = now() "
     "WHERE id = $1::uuid AND lease_owner = $2 AND attempts = $3::int AND status = 'processing' "
     "RETURNING " EH_JOB_COLUMNS;

@@ -71,6 +71,8 @@ class Proc:
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=REPO)
         self.pid = self.proc.pid
+        self.exit_checked = False  # set once the test stopped the process and saw its exit itself
+        self.expected_exit = 0     # an exit code the test expects the process to end with on its own
 
     def alive(self):
         return self.proc.poll() is None
@@ -92,6 +94,7 @@ class Proc:
                 self.proc.wait()
                 raise AssertionError(f"{self.name} did not stop within {timeout}s after {sig!r}")
         self.log.close()
+        self.exit_checked = True
         return self.proc.returncode
 
     def kill_group(self):
@@ -102,6 +105,7 @@ class Proc:
             pass
         self.proc.wait()
         self.log.close()
+        self.exit_checked = True
 
     def output(self):
         with open(self.log_path, "rb") as f:
@@ -152,6 +156,11 @@ def procs(tmp_path):
                 problems.append(f"{p.name} exited with {code} at teardown")
         else:
             p.log.close()
+            # A binary that died on its own (crash, abort, fatal start-up) fails the test unless the test
+            # stopped or killed it itself (Proc.stop / kill_group) or declared the exit it expected.
+            code = p.proc.returncode
+            if not p.exit_checked and code != 0 and code != p.expected_exit:
+                problems.append(f"{p.name} exited by itself with {code}:\n{p.output()[-4000:]}")
         reports = p.sanitizer_reports()
         if reports:
             problems.append(f"{p.name}: sanitizer report {reports}:\n{p.output()[-6000:]}")
