@@ -417,10 +417,20 @@ static int line_delay(run_t *r)
     int64_t slice_max = r->cfg->lease_ms / 3;
     while (left > 0 && !worker_stop_requested) {
         int64_t slice = left < slice_max ? left : slice_max;
-        if (eh_time_mono_ms() + slice - r->last_renew_ms > r->cfg->lease_ms / 2) {
+        int64_t now = eh_time_mono_ms();
+        if (now + slice - r->last_renew_ms > r->cfg->lease_ms / 2) {
             int rc = commit(r, CK_BATCH);
             if (rc != EH_OK)
                 return after_failed_commit(r, rc);
+        }
+        /* A held-back step event goes out when its 100 ms are up, not after the line: late events pile up. */
+        if (r->event_pending) {
+            int64_t due = r->last_event_ms + EVENT_MIN_INTERVAL_MS - now;
+            if (due <= 0) {
+                publish(r, &r->last, "progress");
+            } else if (due < slice) {
+                slice = due;
+            }
         }
         worker_idle(r->ctx, slice);
         left -= slice;

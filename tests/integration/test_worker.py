@@ -143,7 +143,7 @@ def test_duplicate_message_for_finished_job_is_dropped(start_worker, db):
 
 def test_progress_events_cover_every_step(start_worker, db, events):
     total = 300
-    start_worker(EH_LINE_DELAY_MAX_MS=8, EH_BATCH_MS=5000, EH_BATCH_LINES=100000)
+    start_worker(EH_LINE_DELAY_MAX_MS=12, EH_BATCH_MS=5000, EH_BATCH_LINES=100000)
     data = "".join(log_line(i) + "\n" for i in range(1, total + 1))
     job_id = create_job(db, data)
     assert wait_job(db, job_id, timeout=60)["status"] == "completed"
