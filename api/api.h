@@ -19,6 +19,7 @@
 #include "s3.h"
 
 typedef struct api_publisher api_publisher_t;
+typedef struct api_offload api_offload_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
@@ -27,6 +28,7 @@ typedef struct api_ctx {
     eh_s3_t *s3;           /* uploads: no per-request time limit beyond libs3's own */
     eh_s3_t *s3_probe;     /* /readyz: a short time limit */
     api_publisher_t *pub;  /* the one broker connection of the process */
+    api_offload_t *offload; /* long work of suspended connections */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
 
@@ -83,6 +85,22 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
 EH_MUST_CHECK int api_upload_check_spool(const char *dir);
 /* Frees the upload state and its spool file. NULL is accepted. */
 void api_upload_destroy(struct api_upload *up);
+
+/* ---- offload.c: long work off the request threads ---- */
+
+typedef void (*api_offload_fn)(void *arg);
+
+EH_MUST_CHECK api_offload_t *api_offload_create(void);
+/* Waits for the work still running, then frees. NULL is accepted. */
+void api_offload_destroy(api_offload_t *o);
+/*
+ * From the access handler: suspends c and runs work(arg) on a thread of its
+ * own, then resumes c (the handler is called again). EH_OK; EH_ERR when no
+ * thread could be started: c is not suspended and the work has not run.
+ */
+EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
+/* Returns once no work runs: the daemon must not stop while a connection is suspended. */
+void api_offload_drain(api_offload_t *o);
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 

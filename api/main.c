@@ -155,6 +155,9 @@ static int serve(const eh_config_t *cfg)
     ctx.pub = api_publisher_create(cfg, ctx.db);
     if (ctx.pub == NULL || api_publisher_start(ctx.pub) != EH_OK)
         goto out;
+    ctx.offload = api_offload_create();
+    if (ctx.offload == NULL)
+        goto out;
     daemon = api_http_start(&ctx);
     if (daemon == NULL)
         goto out;
@@ -178,8 +181,11 @@ static int serve(const eh_config_t *cfg)
 out:
     api_listener_destroy(listener);
     api_ws_destroy(ws);
-    if (daemon != NULL)
+    if (daemon != NULL) {
+        api_offload_drain(ctx.offload); /* resumes every suspended connection */
         MHD_stop_daemon(daemon);
+    }
+    api_offload_destroy(ctx.offload);
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);

@@ -5,7 +5,9 @@
  * file opened with O_TMPFILE (nothing to unlink, even after a crash), while
  * bytes and lines are counted and the format is sniffed. Then: PUT to S3
  * under a key made from a new job id, INSERT the job row, publish with a
- * confirm, 202.
+ * confirm, 202. That last step takes seconds for a large file, so it runs
+ * on a thread of its own while the connection is suspended (offload.c); the
+ * final call of the access handler, made again on resume, queues its answer.
  *
  * An answer decided while the body is still coming (413, 415, 400) cannot be
  * queued through libmicrohttpd 0.9.75, which accepts a response only before
@@ -13,7 +15,8 @@
  * draining a GiB, the answer is written on the socket directly, the sending
  * side is shut down, the rest is read and dropped for a short moment (so
  * that the client sees the answer instead of a reset), and the access
- * handler returns MHD_NO, which closes the connection.
+ * handler returns MHD_NO, which closes the connection. That moment is
+ * offloaded too: a request thread serves many connections.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +50,17 @@
 static const char SQL_INSERT_JOB[] = "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total) "
                                      "VALUES ($1, $2, $3, $4, $5) RETURNING " EH_JOB_COLUMNS;
 
+enum upload_stage {
+    RECEIVING,
+    STORING, /* offloaded: the connection is suspended */
+    STORED,  /* the answer is ready for the final call */
+    REFUSED, /* answered before the end of the body: the connection is to be closed */
+};
+
 typedef struct api_upload {
     api_ctx_t *ctx;
+    api_request_t *rq;
+    int stage;
     struct MHD_PostProcessor *pp;
     int fd;          /* spool; -1 until the file part starts */
     char *wbuf;      /* spool write buffer */
@@ -66,6 +78,11 @@ typedef struct api_upload {
     int err_status;
     const char *err_code;
     char err_msg[192];
+    int sock; /* the connection's socket, for an answer written before the end of the body */
+    /* The answer of the final call, made by store(). */
+    int ans_status;
+    json_t *ans_body;
+    char ans_location[64];
 } api_upload_t;
 
 static void set_error(api_upload_t *up, int status, const char *code, const char *msg)
@@ -93,6 +110,7 @@ void api_upload_destroy(api_upload_t *up)
     if (up->fd >= 0)
         close(up->fd); /* an O_TMPFILE (or already unlinked) spool disappears with its last descriptor */
     free(up->wbuf);
+    json_decref(up->ans_body);
     api_sniff_free(&up->sniff);
     free(up);
 }
@@ -285,15 +303,16 @@ static void linger(int fd)
     }
 }
 
-static enum MHD_Result answer_now(struct MHD_Connection *c, api_request_t *rq, api_upload_t *up)
+static void write_refusal(void *arg)
 {
+    api_upload_t *up = arg;
+    api_request_t *rq = up->rq;
     char *text = NULL;
     json_t *body = api_http_error_body(up->err_code, up->err_msg);
     if (body != NULL)
         text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (text != NULL && ci != NULL) {
+    if (text != NULL && up->sock >= 0) {
         size_t len = strlen(text);
         char head[256];
         int hlen = snprintf(head, sizeof(head),
@@ -303,7 +322,7 @@ static enum MHD_Result answer_now(struct MHD_Connection *c, api_request_t *rq, a
                             up->err_status == MHD_HTTP_SERVICE_UNAVAILABLE ? "Retry-After: " API_RETRY_AFTER "\r\n"
                                                                             : "");
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;
-        int fd = ci->connect_fd;
+        int fd = up->sock;
         if (send_all(fd, head, (size_t)hlen, deadline) && send_all(fd, text, len, deadline)) {
             rq->status = up->err_status;
             rq->bytes = len;
@@ -315,6 +334,16 @@ static enum MHD_Result answer_now(struct MHD_Connection *c, api_request_t *rq, a
     eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:I}", "status", up->err_status, "code", up->err_code, "body_bytes",
                                      (json_int_t)up->body_bytes),
               "upload refused before the end of the body: %s", up->err_msg);
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *c, api_upload_t *up)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    up->sock = ci != NULL ? ci->connect_fd : -1;
+    up->stage = REFUSED;
+    if (api_offload_run(up->ctx->offload, c, write_refusal, up) == EH_OK)
+        return MHD_YES; /* called again on resume: MHD_NO then */
+    write_refusal(up);
     return MHD_NO; /* libmicrohttpd closes the connection without reading on */
 }
 
@@ -342,7 +371,9 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
     if (up == NULL)
         return MHD_NO;
     up->ctx = ctx;
+    up->rq = rq;
     up->fd = -1;
+    up->sock = -1;
     api_sniff_init(&up->sniff, (size_t)ctx->cfg->max_line_bytes);
     rq->upload = up;
     up->pp = MHD_create_post_processor(c, PP_BUFFER, on_part, up);
@@ -354,9 +385,21 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
 
 /* ---- the final call: store and answer ---- */
 
-static enum MHD_Result unavailable(struct MHD_Connection *c, api_request_t *rq, const char *code, const char *msg)
+static void set_answer(api_upload_t *up, int status, json_t *body)
 {
-    return api_http_send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, code, msg);
+    json_decref(up->ans_body);
+    up->ans_status = status;
+    up->ans_body = body;
+}
+
+static void answer_error(api_upload_t *up, int status, const char *code, const char *msg)
+{
+    set_answer(up, status, api_http_error_body(code, msg));
+}
+
+static void unavailable(api_upload_t *up, const char *code, const char *msg)
+{
+    answer_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, code, msg);
 }
 
 /*
@@ -429,19 +472,29 @@ static json_t *accepted_body(const eh_job_t *job)
                      "links", "self", self, "ws", ws);
 }
 
-static enum MHD_Result store_and_answer(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq,
-                                        api_upload_t *up)
+/* Stores the spooled file, records and publishes the job; leaves the answer in up. Off the request threads. */
+static void store(api_upload_t *up)
 {
+    api_ctx_t *ctx = up->ctx;
+    if (spool_flush(up) != EH_OK) {
+        unavailable(up, "spool_unavailable", "the upload cannot be spooled right now");
+        return;
+    }
     /* A broker known to be down before anything is stored: refuse at once, store nothing. */
-    if (api_publisher_check(ctx->pub) != EH_OK)
-        return unavailable(c, rq, "queue_unavailable", "the job queue is not reachable; nothing was stored");
+    if (api_publisher_check(ctx->pub) != EH_OK) {
+        unavailable(up, "queue_unavailable", "the job queue is not reachable; nothing was stored");
+        return;
+    }
     char id[EH_UUID_STRLEN + 1], key[EH_OBJECT_KEY_MAX];
-    if (eh_uuid_v4(id) != EH_OK)
-        return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no randomness for a job id");
+    if (eh_uuid_v4(id) != EH_OK) {
+        answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no randomness for a job id");
+        return;
+    }
     eh_job_object_key(id, key);
     if (lseek(up->fd, 0, SEEK_SET) != 0) {
         eh_log_errno(EH_LOG_ERROR, errno, "lseek spool file");
-        return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "spool file unreadable");
+        answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "spool file unreadable");
+        return;
     }
     eh_s3_error_t err;
     memset(&err, 0, sizeof(err));
@@ -452,26 +505,43 @@ static enum MHD_Result store_and_answer(api_ctx_t *ctx, struct MHD_Connection *c
         eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i, s:s, s:s}", "object_key", key, "http_status", err.http_status,
                                           "s3_code", err.code, "s3_message", err.message),
                   "storing the upload failed");
-        return unavailable(c, rq, "storage_unavailable", "the object store is not reachable; nothing was stored");
+        unavailable(up, "storage_unavailable", "the object store is not reachable; nothing was stored");
+        return;
     }
     eh_job_t job;
-    if (record_job(ctx, up, id, key, &job) != EH_OK)
-        return unavailable(c, rq, "database_unavailable", "the database is not reachable; nothing was stored");
+    if (record_job(ctx, up, id, key, &job) != EH_OK) {
+        unavailable(up, "database_unavailable", "the database is not reachable; nothing was stored");
+        return;
+    }
     /* Not confirmed: the job stays queued without a publish stamp, and the re-publisher sends it later. */
     bool published = api_publisher_publish(ctx->pub, id, key) == EH_OK;
     eh_log_kv(EH_LOG_INFO,
               json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I}", "job_id", id, "file_name", job.file_name,
                         "size_bytes", (json_int_t)job.size_bytes, "lines_total", (json_int_t)job.lines_total,
-                        "published", published, "receive_ms", (json_int_t)(put_start - rq->start_ms), "s3_put_ms",
-                        (json_int_t)put_ms),
+                        "published", published, "receive_ms", (json_int_t)(put_start - up->rq->start_ms),
+                        "s3_put_ms", (json_int_t)put_ms),
               published ? "upload accepted" : "upload accepted; the job will be published when the broker answers");
-    char location[64];
-    snprintf(location, sizeof(location), "/api/v1/jobs/%s", id);
-    json_t *body = accepted_body(&job);
+    snprintf(up->ans_location, sizeof(up->ans_location), "/api/v1/jobs/%s", id);
+    set_answer(up, MHD_HTTP_ACCEPTED, accepted_body(&job));
     eh_job_clear(&job);
+}
+
+static void store_work(void *arg)
+{
+    api_upload_t *up = arg;
+    store(up);
+    up->stage = STORED;
+}
+
+static enum MHD_Result queue_answer(struct MHD_Connection *c, api_request_t *rq, api_upload_t *up)
+{
+    json_t *body = up->ans_body;
+    up->ans_body = NULL;
     /* The S3 PUT may have outlasted the idle timeout: count the connection as active again. */
-    (void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)ctx->cfg->http_timeout_s);
-    return api_http_send_json_header(c, rq, MHD_HTTP_ACCEPTED, body, "Location", location);
+    (void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)up->ctx->cfg->http_timeout_s);
+    bool located = up->ans_location[0] != '\0';
+    return api_http_send_json_header(c, rq, up->ans_status, body, located ? "Location" : NULL,
+                                     located ? up->ans_location : NULL);
 }
 
 static enum MHD_Result finish(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, api_upload_t *up)
@@ -490,15 +560,23 @@ static enum MHD_Result finish(api_ctx_t *ctx, struct MHD_Connection *c, api_requ
         return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "empty_file", "the file is empty");
     if (api_sniff_finish(&up->sniff) < 0)
         return api_http_send_error(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_content", up->sniff.reason);
-    if (spool_flush(up) != EH_OK)
-        return unavailable(c, rq, "spool_unavailable", "the upload cannot be spooled right now");
-    return store_and_answer(ctx, c, rq, up);
+    up->stage = STORING;
+    if (api_offload_run(ctx->offload, c, store_work, up) == EH_OK)
+        return MHD_YES; /* the final call comes again on resume */
+    store_work(up);
+    return queue_answer(c, rq, up);
 }
 
 enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *data,
                                     size_t *size)
 {
     api_upload_t *up = rq->upload;
+    if (up != NULL && up->stage != RECEIVING) {
+        if (up->stage == REFUSED)
+            return MHD_NO;
+        *size = 0;
+        return up->stage == STORED ? queue_answer(c, rq, up) : MHD_YES;
+    }
     if (rq->status != 0) {
         *size = 0; /* answered already (on the first call): nothing more to do */
         return MHD_YES;
@@ -517,8 +595,10 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
         set_error(up, MHD_HTTP_REQUEST_TIMEOUT, "upload_too_slow", "the body arrives too slowly");
     else if (MHD_post_process(up->pp, data, *size) != MHD_YES)
         set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart", "malformed multipart/form-data");
-    if (up->err_status != 0)
-        return answer_now(c, rq, up);
+    if (up->err_status != 0) {
+        *size = 0;
+        return refuse(c, up);
+    }
     *size = 0;
     return MHD_YES;
 }

@@ -32,6 +32,8 @@ static const cf_row_t rows[] = {
      "open HTTP connections at most", NULL},
     {"EH_HTTP_MAX_PER_IP", CF_INT, 0, 100000, "256", OFF(http_max_per_ip), false,
      "open HTTP connections per client address at most (0: no limit)", NULL},
+    {"EH_HTTP_THREADS", CF_INT, 1, 256, "8", OFF(http_threads), false,
+     "threads serving HTTP requests (each may wait on PostgreSQL; uploads finish on threads of their own)", NULL},
     {"EH_HTTP_TIMEOUT_S", CF_INT, 1, 3600, "60", OFF(http_timeout_s), false,
      "an idle HTTP connection is closed after this many seconds", NULL},
     {"EH_SHUTDOWN_GRACE_MS", CF_INT, 0, 600000, "10000", OFF(shutdown_grace_ms), false,

@@ -18,6 +18,7 @@ typedef struct eh_config {
     int64_t http_port;
     int64_t http_max_connections;
     int64_t http_max_per_ip;
+    int64_t http_threads;
     int64_t http_timeout_s;
     int64_t shutdown_grace_ms;
     char *spool_dir;

@@ -5,12 +5,15 @@
  *  "msg":"upload accepted","job_id":"…", …fields}
  *
  * The level is tested before any formatting happens. Values that come from
- * clients go into fields (JSON-escaped by jansson), never into the format.
+ * clients go into fields (JSON-escaped, non-ASCII as \\u escapes), never
+ * into the format.
  */
 #ifndef EH_LOG_H
 #define EH_LOG_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "eh.h"
 
@@ -30,6 +33,22 @@ void eh_log_set_job(const char *job_id);
 
 /* Writes one line. fields (a JSON object, may be NULL) is stolen. */
 void eh_log_emit(int level, json_t *fields, const char *fmt, ...) EH_PRINTF(3, 4);
+
+/*
+ * Fields written straight into text, without jansson: for the lines of hot
+ * paths (one per HTTP request). Start from EH_LOG_FIELDS_INIT; a field that
+ * does not fit is left out.
+ */
+typedef struct eh_log_fields {
+    char text[1024];
+    size_t len;
+} eh_log_fields_t;
+#define EH_LOG_FIELDS_INIT {.len = 0}
+
+void eh_log_field_str(eh_log_fields_t *f, const char *key, const char *value);
+void eh_log_field_int(eh_log_fields_t *f, const char *key, int64_t value);
+/* Writes one line with msg (a plain string, not a format) and the fields. Test the level first. */
+void eh_log_emit_fields(int level, const eh_log_fields_t *f, const char *msg);
 
 #define eh_log(level, ...)                                                                                             \
     do {                                                                                                               \
