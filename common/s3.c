@@ -66,6 +66,7 @@ typedef struct req {
     /* put */
     int fd;
     uint64_t put_left;
+    off_t put_from; /* where the body starts in fd, to read it again for a retry; -1: it cannot be */
     int read_errno; /* read() failed with this; 0 with put_left > 0: the fd ended early */
     /* get */
     uint64_t get_start;
@@ -512,7 +513,9 @@ static int finish(const req_t *r, eh_s3_error_t *err)
  */
 static bool worth_retrying(const req_t *r)
 {
-    if (r->op != OP_GET && r->op != OP_HEAD && r->op != OP_DELETE && r->op != OP_HEAD_BUCKET)
+    if (r->op != OP_GET && r->op != OP_HEAD && r->op != OP_DELETE && r->op != OP_HEAD_BUCKET && r->op != OP_PUT)
+        return false;
+    if (r->op == OP_PUT && (r->put_from < 0 || r->read_errno != 0 || r->cb_rc != EH_OK))
         return false;
     if (r->timed_out || r->loop_status != S3StatusOK)
         return false;
@@ -543,6 +546,9 @@ static void run_idempotent(req_t *r, const req_t *tmpl)
         *r = *tmpl;
         run_request(r);
         if (attempt > 0 || !worth_retrying(r))
+            return;
+        /* A PUT sends its body from the file again. */
+        if (r->op == OP_PUT && lseek(tmpl->fd, tmpl->put_from, SEEK_SET) != tmpl->put_from)
             return;
         eh_log_kv(EH_LOG_WARN,
                   json_pack("{s:s,s:s,s:s}", "op", op_name(r->op), "key", target_of(r), "s3_status",
@@ -636,11 +642,12 @@ int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err)
 
 int eh_s3_put_fd(eh_s3_t *s3, const char *key, int fd, uint64_t len, eh_s3_error_t *err)
 {
-    req_t r;
-    req_init(&r, s3, OP_PUT, key);
-    r.fd = fd;
-    r.put_left = len;
-    run_request(&r);
+    req_t tmpl, r;
+    req_init(&tmpl, s3, OP_PUT, key);
+    tmpl.fd = fd;
+    tmpl.put_left = len;
+    tmpl.put_from = lseek(fd, 0, SEEK_CUR); /* -1 for a pipe: no retry then */
+    run_idempotent(&r, &tmpl);
     int rc = finish(&r, err);
     /* A missing bucket is a broken deployment, not a missing object. */
     return rc == EH_DECLINED ? EH_ERR : rc;

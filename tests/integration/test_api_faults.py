@@ -4,6 +4,10 @@ These tests stop and start the shared services (services.sh stop-one /
 start-one), so each one restores what it stopped, even when it fails.
 """
 import json
+import os
+import signal
+import threading
+import time
 import uuid
 
 import requests
@@ -98,3 +102,36 @@ def test_database_down_gives_503_and_leaves_no_object(start_api, services, db):
     assert jobs_depth() == 1  # only the warm-up job's message
     wait_for(lambda: upload(api, "app.jsonl", line(1) + "\n").status_code == 202, 30, interval=0.5,
              what="uploads accepted again")
+
+
+def test_a_stalled_s3_put_holds_no_other_request(start_api, db):
+    """With one HTTP thread, an upload whose S3 PUT hangs (s3rver paused) still lets status and health answer."""
+    api = start_api(EH_HTTP_THREADS="1", **QUIET)
+    r = upload(api, "first.jsonl", line(1) + "\n")
+    assert r.status_code == 202
+    first = r.json()["job_id"]
+    s3_pid = int(open(os.path.join(os.environ["EH_RUN_DIR"], "pids", "s3.pid")).read())
+    result = {}
+    os.kill(s3_pid, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=lambda: result.update(r=upload(api, "second.jsonl", line(2) + "\n")))
+        t.start()
+        # The body is tiny and the broker is up: after a second, the PUT to the paused server is what waits.
+        time.sleep(1.0)
+        assert t.is_alive(), "the upload finished while the object store was paused"
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
+            assert requests.get(api.url + "/api/v1/jobs/" + first, timeout=5).json()["job_id"] == first
+            assert time.monotonic() - t0 < 1.0
+        assert t.is_alive()
+        assert query(db, "SELECT count(*) FROM jobs") == [(1,)]
+    finally:
+        os.kill(s3_pid, signal.SIGCONT)
+    t.join(30)
+    assert not t.is_alive()
+    # The paused server's keep-alive timer fires on resume and closes the connection libs3 reuses:
+    # the PUT is sent again, whole, from the spool file.
+    assert result["r"].status_code == 202, result["r"].text
+    assert query(db, "SELECT count(*) FROM jobs") == [(2,)]
+    assert s3_get("uploads/%s.jsonl" % result["r"].json()["job_id"]) == (line(2) + "\n").encode()
