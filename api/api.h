@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "job_queue.h"
 #include "s3.h"
 
 typedef struct api_publisher api_publisher_t;
@@ -101,6 +102,19 @@ void api_offload_destroy(api_offload_t *o);
 EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
 /* Returns once no work runs: the daemon must not stop while a connection is suspended. */
 void api_offload_drain(api_offload_t *o);
+
+/* ---- put_stream.c: the S3 PUT of an upload while its body arrives ---- */
+
+typedef struct api_put_stream api_put_stream_t;
+
+/* Starts a thread that PUTs exactly len bytes of the spool file fd under key as they are flushed; NULL if none. */
+api_put_stream_t *api_put_stream_start(eh_s3_t *s3, const char *key, int fd, uint64_t len);
+/* The first flushed bytes of the file are on disk. */
+void api_put_stream_flushed(api_put_stream_t *ps, uint64_t flushed);
+/* Everything is flushed and checked: lets the last byte go and waits for the PUT. EH_OK or its error. */
+EH_MUST_CHECK int api_put_stream_commit(api_put_stream_t *ps, eh_s3_error_t *err);
+/* Cancels an uncommitted PUT and deletes what it may have left; frees. NULL is accepted. */
+void api_put_stream_destroy(api_put_stream_t *ps);
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 

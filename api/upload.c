@@ -9,6 +9,13 @@
  * on a thread of its own while the connection is suspended (offload.c); the
  * final call of the access handler, made again on resume, queues its answer.
  *
+ * A file of 8 MiB or more whose exact length follows from Content-Length
+ * (the usual case: the file is the only part) is PUT while it arrives
+ * (put_stream.c), its last byte held back until every check has passed, so
+ * the upload takes about as long as the slower of the two transfers instead
+ * of their sum. Any surprise (another part after the file, a cut PUT) drops
+ * the streamed PUT and stores the spool under a new key at the end.
+ *
  * An answer decided while the body is still coming (413, 415, 400) cannot be
  * queued through libmicrohttpd 0.9.75, which accepts a response only before
  * the body or after all of it. So that the server stops reading rather than
@@ -22,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +52,9 @@
 #define EARLY_SEND_MS 2000
 #define LINGER_MS 1000
 #define LINGER_BYTES (16 * 1024 * 1024)
+/* Smaller files are stored once they have arrived: streaming them would gain little. */
+#define STREAM_MIN_BYTES (8 * 1024 * 1024)
+#define BOUNDARY_MAX 70 /* RFC 2046 */
 /* Past EH_HTTP_TIMEOUT_S, a body must have averaged at least this many bytes per second. */
 #define MIN_BODY_RATE (16 * 1024)
 
@@ -79,6 +90,19 @@ typedef struct api_upload {
     const char *err_code;
     char err_msg[192];
     int sock; /* the connection's socket, for an answer written before the end of the body */
+    atomic_bool refusal_written; /* set by write_refusal, which may run on another thread */
+    /*
+     * The PUT streamed while the body arrives (put_stream.c): possible when
+     * the file is the first part and Content-Length gives its exact length.
+     */
+    uint64_t declared; /* Content-Length; 0 when absent */
+    char boundary[BOUNDARY_MAX + 1];
+    uint64_t predicted; /* the file's length told from the framing; 0: unknown */
+    uint64_t spooled;   /* bytes of the file written to the spool file */
+    bool stream_tried;
+    api_put_stream_t *stream;
+    char id[EH_UUID_STRLEN + 1]; /* the job's id, made when the PUT starts */
+    char key[EH_OBJECT_KEY_MAX];
     /* The answer of the final call, made by store(). */
     int ans_status;
     json_t *ans_body;
@@ -107,6 +131,7 @@ void api_upload_destroy(api_upload_t *up)
         return;
     if (up->pp != NULL)
         (void)MHD_destroy_post_processor(up->pp);
+    api_put_stream_destroy(up->stream); /* before the spool it reads goes */
     if (up->fd >= 0)
         close(up->fd); /* an O_TMPFILE (or already unlinked) spool disappears with its last descriptor */
     free(up->wbuf);
@@ -168,9 +193,40 @@ static int write_all(int fd, const char *p, size_t n)
     return EH_OK;
 }
 
+/* Starts the streamed PUT once the file looks right and is large enough, then tells it what is on disk. */
+static void stream_on_disk(api_upload_t *up)
+{
+    if (up->stream == NULL && !up->stream_tried && up->predicted >= STREAM_MIN_BYTES && up->sniff.verdict > 0 &&
+        up->file_parts == 1) {
+        up->stream_tried = true;
+        if (eh_uuid_v4(up->id) != EH_OK)
+            return;
+        eh_job_object_key(up->id, up->key);
+        up->stream = api_put_stream_start(up->ctx->s3, up->key, up->fd, up->predicted);
+    }
+    if (up->stream != NULL)
+        api_put_stream_flushed(up->stream, up->spooled);
+}
+
+/* Cancels a streamed PUT (deleting what it may have left); a committed one is only freed. */
+static void drop_stream(api_upload_t *up)
+{
+    api_put_stream_destroy(up->stream);
+    up->stream = NULL;
+}
+
+static int spool_append(api_upload_t *up, const char *p, size_t n)
+{
+    if (write_all(up->fd, p, n) != EH_OK)
+        return EH_ERR;
+    up->spooled += n;
+    stream_on_disk(up);
+    return EH_OK;
+}
+
 static int spool_flush(api_upload_t *up)
 {
-    int rc = write_all(up->fd, up->wbuf, up->wlen);
+    int rc = spool_append(up, up->wbuf, up->wlen);
     up->wlen = 0;
     return rc;
 }
@@ -180,7 +236,7 @@ static int spool_write(api_upload_t *up, const char *data, size_t n)
     if (up->wlen + n > SPOOL_BUFFER && spool_flush(up) != EH_OK)
         return EH_ERR;
     if (n >= SPOOL_BUFFER)
-        return write_all(up->fd, data, n);
+        return spool_append(up, data, n);
     memcpy(up->wbuf + up->wlen, data, n);
     up->wlen += n;
     return EH_OK;
@@ -307,6 +363,7 @@ static void write_refusal(void *arg)
 {
     api_upload_t *up = arg;
     api_request_t *rq = up->rq;
+    drop_stream(up); /* nothing of a refused upload stays, even for a moment after the answer */
     char *text = NULL;
     json_t *body = api_http_error_body(up->err_code, up->err_msg);
     if (body != NULL)
@@ -334,6 +391,7 @@ static void write_refusal(void *arg)
     eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:I}", "status", up->err_status, "code", up->err_code, "body_bytes",
                                      (json_int_t)up->body_bytes),
               "upload refused before the end of the body: %s", up->err_msg);
+    atomic_store(&up->refusal_written, true);
 }
 
 static enum MHD_Result refuse(struct MHD_Connection *c, api_upload_t *up)
@@ -347,16 +405,60 @@ static enum MHD_Result refuse(struct MHD_Connection *c, api_upload_t *up)
     return MHD_NO; /* libmicrohttpd closes the connection without reading on */
 }
 
+/* ---- telling the file's length from the framing ---- */
+
+/* The boundary parameter of a multipart Content-Type (quoted or not) into out; false when there is none. */
+static bool parse_boundary(const char *ct, char out[BOUNDARY_MAX + 1])
+{
+    const char *b = strcasestr(ct, "boundary=");
+    if (b == NULL)
+        return false;
+    b += strlen("boundary=");
+    bool quoted = *b == '"';
+    if (quoted)
+        b++;
+    size_t n = quoted ? strcspn(b, "\"") : strcspn(b, "; \t");
+    if (n == 0 || n > BOUNDARY_MAX)
+        return false;
+    memcpy(out, b, n);
+    out[n] = '\0';
+    return true;
+}
+
+/*
+ * From the first chunk of the body: when it opens with the part of the field
+ * "file" (no preamble), the file is Content-Length less that part's head and
+ * the closing "\r\n--boundary--\r\n". A body framed otherwise is only
+ * noticed at the end (the file's length differs) and stored the slow way.
+ */
+static void predict_file_length(api_upload_t *up, const char *data, size_t size)
+{
+    size_t blen = strlen(up->boundary);
+    if (up->declared == 0 || blen == 0 || size < blen + 4 || memcmp(data, "--", 2) != 0 ||
+        memcmp(data + 2, up->boundary, blen) != 0 || memcmp(data + 2 + blen, "\r\n", 2) != 0)
+        return;
+    const char *end = memmem(data, size, "\r\n\r\n", 4);
+    if (end == NULL || memmem(data, (size_t)(end - data), "name=\"file\"", 11) == NULL)
+        return;
+    uint64_t head = (uint64_t)(end - data) + 4;
+    uint64_t tail = 2 + 2 + blen + 2 + 2;
+    if (up->declared > head + tail)
+        up->predicted = up->declared - head - tail;
+}
+
 /* ---- the first call ---- */
 
 enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
     uint64_t max = (uint64_t)ctx->cfg->max_upload_bytes;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = 0;
     if (cl != NULL) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl && *end == '\0')
+            declared = n;
         if (errno == 0 && end != cl && n > max + FRAMING_SLACK) {
             char msg[96];
             snprintf(msg, sizeof(msg), "file exceeds %llu bytes", (unsigned long long)max);
@@ -374,6 +476,10 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
     up->rq = rq;
     up->fd = -1;
     up->sock = -1;
+    atomic_init(&up->refusal_written, false);
+    up->declared = declared;
+    if (!parse_boundary(ct, up->boundary))
+        up->boundary[0] = '\0';
     api_sniff_init(&up->sniff, (size_t)ctx->cfg->max_line_bytes);
     rq->upload = up;
     up->pp = MHD_create_post_processor(c, PP_BUFFER, on_part, up);
@@ -485,21 +591,34 @@ static void store(api_upload_t *up)
         unavailable(up, "queue_unavailable", "the job queue is not reachable; nothing was stored");
         return;
     }
-    char id[EH_UUID_STRLEN + 1], key[EH_OBJECT_KEY_MAX];
-    if (eh_uuid_v4(id) != EH_OK) {
-        answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no randomness for a job id");
-        return;
-    }
-    eh_job_object_key(id, key);
-    if (lseek(up->fd, 0, SEEK_SET) != 0) {
-        eh_log_errno(EH_LOG_ERROR, errno, "lseek spool file");
-        answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "spool file unreadable");
-        return;
-    }
     eh_s3_error_t err;
     memset(&err, 0, sizeof(err));
     int64_t put_start = eh_time_mono_ms();
-    int rc = eh_s3_put_fd(ctx->s3, key, up->fd, up->file_bytes, &err);
+    int rc = EH_ERR;
+    bool streamed = false;
+    if (up->stream != NULL && up->file_bytes == up->predicted) {
+        rc = api_put_stream_commit(up->stream, &err);
+        streamed = rc == EH_OK;
+        if (!streamed)
+            eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "object_key", up->key, "s3_code", err.code),
+                      "the streamed PUT failed; storing the file from the spool");
+    }
+    if (!streamed) {
+        /* A new key: a cut PUT may still leave an empty object under the old one on some servers. */
+        drop_stream(up);
+        if (eh_uuid_v4(up->id) != EH_OK) {
+            answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no randomness for a job id");
+            return;
+        }
+        eh_job_object_key(up->id, up->key);
+        if (lseek(up->fd, 0, SEEK_SET) != 0) {
+            eh_log_errno(EH_LOG_ERROR, errno, "lseek spool file");
+            answer_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "spool file unreadable");
+            return;
+        }
+        rc = eh_s3_put_fd(ctx->s3, up->key, up->fd, up->file_bytes, &err);
+    }
+    const char *id = up->id, *key = up->key;
     int64_t put_ms = eh_time_mono_ms() - put_start;
     if (rc != EH_OK) {
         eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i, s:s, s:s}", "object_key", key, "http_status", err.http_status,
@@ -516,10 +635,10 @@ static void store(api_upload_t *up)
     /* Not confirmed: the job stays queued without a publish stamp, and the re-publisher sends it later. */
     bool published = api_publisher_publish(ctx->pub, id, key) == EH_OK;
     eh_log_kv(EH_LOG_INFO,
-              json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I}", "job_id", id, "file_name", job.file_name,
+              json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "job_id", id, "file_name", job.file_name,
                         "size_bytes", (json_int_t)job.size_bytes, "lines_total", (json_int_t)job.lines_total,
                         "published", published, "receive_ms", (json_int_t)(put_start - up->rq->start_ms),
-                        "s3_put_ms", (json_int_t)put_ms),
+                        "s3_put_wait_ms", (json_int_t)put_ms, "streamed", streamed),
               published ? "upload accepted" : "upload accepted; the job will be published when the broker answers");
     snprintf(up->ans_location, sizeof(up->ans_location), "/api/v1/jobs/%s", id);
     set_answer(up, MHD_HTTP_ACCEPTED, accepted_body(&job));
@@ -530,6 +649,8 @@ static void store_work(void *arg)
 {
     api_upload_t *up = arg;
     store(up);
+    if (up->ans_status != MHD_HTTP_ACCEPTED)
+        drop_stream(up); /* before the answer: nothing of a refused upload stays */
     up->stage = STORED;
 }
 
@@ -544,22 +665,30 @@ static enum MHD_Result queue_answer(struct MHD_Connection *c, api_request_t *rq,
                                      located ? up->ans_location : NULL);
 }
 
+/* The answer to a body that arrived whole but cannot be taken; nothing of it stays. */
+static enum MHD_Result refuse_at_end(struct MHD_Connection *c, api_request_t *rq, api_upload_t *up, int status,
+                                     const char *code, const char *msg)
+{
+    drop_stream(up);
+    return api_http_send_error(c, rq, status, code, msg);
+}
+
 static enum MHD_Result finish(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, api_upload_t *up)
 {
     enum MHD_Result clean = MHD_destroy_post_processor(up->pp);
     up->pp = NULL;
     if (up->err_status != 0)
-        return api_http_send_error(c, rq, up->err_status, up->err_code, up->err_msg);
+        return refuse_at_end(c, rq, up, up->err_status, up->err_code, up->err_msg);
     if (clean != MHD_YES)
-        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
-                                   "malformed multipart/form-data (truncated or without its closing boundary)");
+        return refuse_at_end(c, rq, up, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+                             "malformed multipart/form-data (truncated or without its closing boundary)");
     if (up->file_parts == 0)
-        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "missing_file",
-                                   "no field \"file\" in the multipart body");
+        return refuse_at_end(c, rq, up, MHD_HTTP_BAD_REQUEST, "missing_file",
+                             "no field \"file\" in the multipart body");
     if (up->file_bytes == 0)
-        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "empty_file", "the file is empty");
+        return refuse_at_end(c, rq, up, MHD_HTTP_BAD_REQUEST, "empty_file", "the file is empty");
     if (api_sniff_finish(&up->sniff) < 0)
-        return api_http_send_error(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_content", up->sniff.reason);
+        return refuse_at_end(c, rq, up, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_content", up->sniff.reason);
     up->stage = STORING;
     if (api_offload_run(ctx->offload, c, store_work, up) == EH_OK)
         return MHD_YES; /* the final call comes again on resume */
@@ -572,7 +701,12 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
 {
     api_upload_t *up = rq->upload;
     if (up != NULL && up->stage != RECEIVING) {
-        if (up->stage == REFUSED)
+        /*
+         * libmicrohttpd may call again with more of a chunked body right
+         * after the suspend: closing then would free up under the refusal's
+         * thread, so the body is swallowed until the refusal is written.
+         */
+        if (up->stage == REFUSED && atomic_load(&up->refusal_written))
             return MHD_NO;
         *size = 0;
         return up->stage == STORED ? queue_answer(c, rq, up) : MHD_YES;
@@ -585,6 +719,8 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
         return MHD_NO;
     if (*size == 0)
         return finish(ctx, c, rq, up);
+    if (up->body_bytes == 0)
+        predict_file_length(up, data, *size);
     up->body_bytes += *size;
     int64_t elapsed_ms = eh_time_mono_ms() - rq->start_ms;
     if (up->body_bytes > (uint64_t)ctx->cfg->max_upload_bytes + FRAMING_SLACK)

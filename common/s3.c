@@ -67,6 +67,8 @@ typedef struct req {
     int fd;
     uint64_t put_left;
     off_t put_from; /* where the body starts in fd, to read it again for a retry; -1: it cannot be */
+    eh_s3_read_fn put_read; /* instead of fd, when set */
+    void *put_ud;
     int read_errno; /* read() failed with this; 0 with put_left > 0: the fd ended early */
     /* get */
     uint64_t get_start;
@@ -146,6 +148,16 @@ static int on_put_data(int size, char *buf, void *ud)
     size_t want = (size_t)size;
     if ((uint64_t)want > r->put_left)
         want = (size_t)r->put_left;
+    if (r->put_read != NULL) {
+        ssize_t n = r->put_read(r->put_ud, buf, want);
+        if (n <= 0 || (size_t)n > want) {
+            r->cb_rc = EH_ERR;
+            return -1;
+        }
+        r->put_left -= (uint64_t)n;
+        r->last_progress_ms = now_ms();
+        return (int)n;
+    }
     for (;;) {
         ssize_t n = read(r->fd, buf, want);
         if (n > 0) {
@@ -482,6 +494,9 @@ static int finish(const req_t *r, eh_s3_error_t *err)
         if (r->read_errno != 0) {
             char ebuf[128];
             snprintf(msg, sizeof(msg), "put %s: read: %s", r->key, strerror_r(r->read_errno, ebuf, sizeof(ebuf)));
+        } else if (r->put_read != NULL) {
+            snprintf(msg, sizeof(msg), "put %s: the stream stopped %" PRIu64 " bytes before its end", r->key,
+                     r->put_left);
         } else {
             snprintf(msg, sizeof(msg), "put %s: the file ended %" PRIu64 " bytes early", r->key, r->put_left);
         }
@@ -650,6 +665,19 @@ int eh_s3_put_fd(eh_s3_t *s3, const char *key, int fd, uint64_t len, eh_s3_error
     run_idempotent(&r, &tmpl);
     int rc = finish(&r, err);
     /* A missing bucket is a broken deployment, not a missing object. */
+    return rc == EH_DECLINED ? EH_ERR : rc;
+}
+
+int eh_s3_put_stream(eh_s3_t *s3, const char *key, uint64_t len, eh_s3_read_fn read_fn, void *ud,
+                     eh_s3_error_t *err)
+{
+    req_t r;
+    req_init(&r, s3, OP_PUT, key);
+    r.put_left = len;
+    r.put_read = read_fn;
+    r.put_ud = ud;
+    run_request(&r); /* what was read cannot be read again: no retry */
+    int rc = finish(&r, err);
     return rc == EH_DECLINED ? EH_ERR : rc;
 }
 

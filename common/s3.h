@@ -10,6 +10,8 @@
 #define EH_S3_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "eh.h"
 
@@ -55,6 +57,16 @@ void eh_s3_destroy(eh_s3_t *s3);
 EH_MUST_CHECK int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err);
 /* Uploads len bytes read from fd at its current offset. */
 EH_MUST_CHECK int eh_s3_put_fd(eh_s3_t *s3, const char *key, int fd, uint64_t len, eh_s3_error_t *err);
+
+/*
+ * Fills buf with 1..max bytes of a streamed PUT, waiting for them if need
+ * be; 0 or less aborts the PUT (the server then has fewer bytes than
+ * announced and stores no object; some servers keep an empty one).
+ */
+typedef ssize_t (*eh_s3_read_fn)(void *ud, char *buf, size_t max);
+/* Uploads exactly len bytes taken from read_fn as they come. Not retried. */
+EH_MUST_CHECK int eh_s3_put_stream(eh_s3_t *s3, const char *key, uint64_t len, eh_s3_read_fn read_fn, void *ud,
+                                   eh_s3_error_t *err);
 
 /*
  * Receives each chunk of a GET; returns EH_OK to go on, anything else aborts

@@ -414,3 +414,37 @@ def test_sigterm_lets_an_upload_in_flight_finish(start_api):
     assert s3_get(f"uploads/{r.json()['job_id']}.jsonl") == row * 4000
     with pytest.raises(requests.ConnectionError):
         requests.get(api.url + "/healthz", timeout=2)
+
+
+def _accepted_line(api, job_id):
+    return wait_for(lambda: next((l for l in api.json_lines() if l.get("msg") == "upload accepted"
+                                  and l.get("job_id") == job_id), None), 10, what="the upload accepted line")
+
+
+def test_large_upload_is_streamed_to_s3_while_it_arrives(start_api, db):
+    api = start_api(**QUIET)
+    before = s3_keys()
+    data = "".join(line(i) + "\n" for i in range(1, 120001)).encode()  # ~ 10 MiB: above the streaming threshold
+    assert len(data) > 8 * 1024 * 1024
+    r = upload(api, "big.jsonl", data)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    assert _accepted_line(api, job_id)["streamed"] is True
+    assert s3_get("uploads/%s.jsonl" % job_id) == data
+    assert s3_keys() - before == {"uploads/%s.jsonl" % job_id}
+    assert job_row(db, job_id)["lines_total"] == 120000
+
+
+def test_large_upload_framed_unexpectedly_is_stored_after_it_arrives(start_api, db):
+    """A field after the file makes the length told from Content-Length wrong: the streamed PUT is dropped."""
+    api = start_api(**QUIET)
+    before = s3_keys()
+    data = "".join(line(i) + "\n" for i in range(1, 120001)).encode()
+    r = requests.post(api.url + "/api/v1/files/upload", timeout=60,
+                      files=[("file", ("big.jsonl", data, "application/x-ndjson")), ("note", (None, "x" * 100))])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    assert _accepted_line(api, job_id)["streamed"] is False
+    assert s3_get("uploads/%s.jsonl" % job_id) == data
+    # Only the job's object: what the dropped PUT may have left under its own key was deleted.
+    wait_for(lambda: s3_keys() - before == {"uploads/%s.jsonl" % job_id}, 10, what="no object but the job's")
