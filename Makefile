@@ -125,7 +125,12 @@ test-only:
 
 bench: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory MODE=release build/release/bench/ws_clients
 	@bench/run-all.sh
+
+# bench/ws's WebSocket clients (not part of `build`).
+$(BUILD)/bench/ws_clients: $(BUILD)/bench/ws/ws_clients.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libwebsockets jansson) -lm
 
 # libFuzzer harnesses (clang). New inputs go to the FIRST corpus folder: give a scratch one first,
 #   build/fuzz/validate_fuzz -max_total_time=300 -artifact_prefix=/tmp/ /tmp/corpus tests/fuzz/corpus

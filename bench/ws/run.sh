@@ -7,6 +7,9 @@
 #
 #   bench/ws/run.sh [CLIENTS] [JOBS]      default: 1000 100
 #
+# The clients are bench/ws/ws_clients.c (built here); BENCH_WS_CLIENT=python
+# selects the former asyncio clients, for comparison.
+#
 # With EH_DATABASE_URL etc. already exported (services running, migrations
 # applied) it uses those; otherwise it starts throwaway services under .run/.
 set -euo pipefail
@@ -18,8 +21,9 @@ EH_SCRIPT=bench-ws
 . "$(dirname "$0")/../lib.sh"
 
 bench_setup bench-ws
+make --no-print-directory MODE=release build/release/bench/ws_clients >/dev/null
 
-# Every client is a socket in this process and in eh-api.
+# Every client is a socket in eh-api (and in ws_clients, which raises its own limit too).
 [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096
 
 # Not exec: the EXIT trap must still stop the services afterwards.

@@ -1,16 +1,20 @@
 """bench/ws: WebSocket fan-out of eh-api under many concurrent clients.
 
 Starts a release eh-api, uploads JOBS small jobs, opens CLIENTS WebSockets
-(CLIENTS / JOBS per job, from two client processes so that the Python side is
-less of a bottleneck), then starts a release eh-worker pool with a small
-per-line delay so that every job streams started / progress / completed
-events. For every event but the snapshot, the latency is the client's receipt
-time minus the event's "emitted_at" (stamped by the worker just before it
-publishes; same machine, same clock). Prints p50 / p99 / max latency, the
+(CLIENTS / JOBS per job) from build/release/bench/ws_clients (bench/ws/ws_clients.c:
+one C process, one thread, so that the clients add little to the latency they
+measure), then starts a release eh-worker pool with a small per-line delay so
+that every job streams started / progress / completed events. For every event
+but the snapshot, the latency is the client's receipt time minus the event's
+"emitted_at" (stamped by the worker just before it publishes; same machine,
+same clock). Prints p50 / p99 / max latency, the
 terminal events lost (clients that never saw completed/failed: must be 0),
 the close codes, and eh-api's RSS (idle, all connected, peak VmHWM).
 
-Run through bench/ws/run.sh, which provides the services.
+Run through bench/ws/run.sh, which provides the services. BENCH_WS_CLIENT=python
+uses the former asyncio clients instead (BENCH_WS_CLIENT_PROCS processes, default
+2; they need the websockets module), for comparison: on 2 cores they add most of
+the p99 themselves.
 """
 import asyncio
 import json
@@ -27,11 +31,12 @@ from datetime import datetime, timezone
 
 import pika
 import requests
-import websockets
-from websockets.exceptions import ConnectionClosed
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "build", "release", "bin")
+# BENCH_WS_CLIENTS_BIN: another build of it (e.g. build/asan/bench/ws_clients).
+WS_CLIENTS = os.environ.get("BENCH_WS_CLIENTS_BIN", os.path.join(ROOT, "build", "release", "bench", "ws_clients"))
+CLIENT_KIND = os.environ.get("BENCH_WS_CLIENT", "c")
 LINES_PER_JOB = 100
 LINE_DELAY_MAX_MS = 40
 WORKERS = 25
@@ -63,6 +68,8 @@ def emitted(e):
 
 
 async def one_client(url, sem, connected, all_connected, total):
+    import websockets  # only for BENCH_WS_CLIENT=python
+    from websockets.exceptions import ConnectionClosed
     lat, final, code = [], False, None
     async with sem:
         ws = await websockets.connect(url, open_timeout=120, close_timeout=10, max_size=1 << 20)
@@ -116,6 +123,93 @@ def client_proc(port, job_ids, per_job, ready_q, result_q):
     result_q.put({"lat": lat, "lost": lost, "codes": codes, "errors": errors})
 
 
+class PyClients:
+    """The asyncio clients in CLIENT_PROCS forked processes (BENCH_WS_CLIENT=python)."""
+
+    def __init__(self, port, job_ids, per_job, logdir):
+        ctx = multiprocessing.get_context("fork")
+        self.ready_q, self.result_q = ctx.Queue(), ctx.Queue()
+        shares = [job_ids[i::CLIENT_PROCS] for i in range(CLIENT_PROCS)]
+        self.procs = [ctx.Process(target=client_proc, args=(port, share, per_job, self.ready_q, self.result_q))
+                      for share in shares]
+        for p in self.procs:
+            p.start()
+
+    def wait_connected(self):
+        for _ in self.procs:
+            msg = self.ready_q.get(timeout=180)
+            if msg != "ready":
+                sys.exit(f"bench-ws: clients failed to connect: {msg}")
+        return 0
+
+    def results(self):
+        results = [self.result_q.get(timeout=RUN_TIMEOUT_S + 60) for _ in self.procs]
+        for p in self.procs:
+            p.join(30)
+        if any("error" in r for r in results):
+            sys.exit(f"bench-ws: a client process failed: {[r.get('error') for r in results]}")
+        codes = {}
+        for r in results:
+            for k, v in r["codes"].items():
+                codes[k] = codes.get(k, 0) + v
+        return {"lat_ms": [x * 1000.0 for r in results for x in r["lat"]], "lost": sum(r["lost"] for r in results),
+                "errors": sum(r["errors"] for r in results), "codes": codes, "note": ""}
+
+    def stop(self):
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+
+
+class CClients:
+    """bench/ws/ws_clients.c: one process, one thread; see its header for the protocol."""
+
+    def __init__(self, port, job_ids, per_job, logdir):
+        if not os.access(WS_CLIENTS, os.X_OK):
+            sys.exit(f"bench-ws: {WS_CLIENTS} is missing: make MODE=release build/release/bench/ws_clients")
+        self.log = os.path.join(logdir, "ws_clients.log")
+        self.samples = os.path.join(logdir, "ws_samples.tsv")
+        self.proc = subprocess.Popen([WS_CLIENTS, "-p", str(port), "-n", str(per_job), "-i", str(CONNECT_CONCURRENCY),
+                                      "-T", "120", "-t", str(RUN_TIMEOUT_S), "-o", self.samples] + job_ids,
+                                     stdout=subprocess.PIPE, stderr=open(self.log, "wb"), text=True)
+
+    def wait_connected(self):
+        # ws_clients bounds the wait itself (-T) and prints this line either way.
+        line = self.proc.stdout.readline()
+        if not line:
+            sys.exit(f"bench-ws: ws_clients exited (rc {self.proc.wait()}) before connecting; log in {self.log}")
+        r = json.loads(line)
+        if r["failed"] or r["connected"] != r["clients"]:
+            say(f"WARNING: only {r['connected']} of {r['clients']} clients connected ({r['failed']} failed); "
+                f"see {self.log}")
+        return r["failed"]
+
+    def results(self):
+        out, _ = self.proc.communicate(timeout=RUN_TIMEOUT_S + 60)
+        if self.proc.returncode != 0 or not out.strip():
+            sys.exit(f"bench-ws: ws_clients failed (rc {self.proc.returncode}); log in {self.log}")
+        r = json.loads(out.strip().splitlines()[-1])
+        lat = []
+        with open(self.samples) as f:
+            for line in f:
+                _, _, event, _, ms, _ = line.rstrip("\n").split("\t")
+                if event != "snapshot" and ms != "-":
+                    lat.append(float(ms))
+        note = (f"frames {r['frames']} (unparsable {r['bad_frames']}), still open at the end {r['still_open']}, "
+                f"ws_clients CPU {r['cpu_s']:.2f} s"
+                f"{', TIMED OUT' if r['timed_out'] else ''}")
+        return {"lat_ms": lat, "lost": r["lost"], "errors": r["errors"],
+                "codes": {int(k): v for k, v in r["codes"].items()}, "note": note}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 class BrokerProbe(threading.Thread):
     """A plain AMQP subscriber to eh.progress: the same latency without the relay, for comparison."""
 
@@ -158,7 +252,7 @@ def main():
                    EH_HTTP_MAX_CONNECTIONS="4096")
     api = subprocess.Popen([os.path.join(BIN, "eh-api")], env=api_env, stdout=open(os.path.join(logdir, "api.log"),
                            "wb"), stderr=subprocess.STDOUT)
-    worker = None
+    worker = clients_run = None
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -181,17 +275,9 @@ def main():
             job_ids.append(r.json()["job_id"])
         rss_idle = proc_status(api.pid, "VmRSS")
 
-        ctx = multiprocessing.get_context("fork")
-        ready_q, result_q = ctx.Queue(), ctx.Queue()
-        shares = [job_ids[i::CLIENT_PROCS] for i in range(CLIENT_PROCS)]
-        procs = [ctx.Process(target=client_proc, args=(port, share, per_job, ready_q, result_q)) for share in shares]
         t_connect = time.time()
-        for p in procs:
-            p.start()
-        for _ in procs:
-            msg = ready_q.get(timeout=180)
-            if msg != "ready":
-                sys.exit(f"bench-ws: clients failed to connect: {msg}")
+        clients_run = (PyClients if CLIENT_KIND == "python" else CClients)(port, job_ids, per_job, logdir)
+        clients_run.wait_connected()
         connect_s = time.time() - t_connect
         rss_connected = proc_status(api.pid, "VmRSS")
 
@@ -202,14 +288,14 @@ def main():
                                   env=dict(env, EH_WORKERS=str(WORKERS), EH_LINE_DELAY_MAX_MS=str(LINE_DELAY_MAX_MS),
                                            EH_BATCH_MS="200", EH_LOG_LEVEL="warn"),
                                   stdout=open(os.path.join(logdir, "worker.log"), "wb"), stderr=subprocess.STDOUT)
-        results = [result_q.get(timeout=RUN_TIMEOUT_S + 60) for _ in procs]
+        res = clients_run.results()
         run_s = time.time() - t0
-        for p in procs:
-            p.join(30)
         rss_peak = proc_status(api.pid, "VmHWM")
         probe.stop.set()
         probe.join(10)
     finally:
+        if clients_run is not None:
+            clients_run.stop()
         for p in (worker, api):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -218,25 +304,18 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
 
-    if any("error" in r for r in results):
-        sys.exit(f"bench-ws: a client process failed: {[r.get('error') for r in results]}")
-    lat = [x for r in results for x in r["lat"]]
-    lost = sum(r["lost"] for r in results)
-    errors = sum(r["errors"] for r in results)
-    codes = {}
-    for r in results:
-        for k, v in r["codes"].items():
-            codes[k] = codes.get(k, 0) + v
-    ms = [x * 1000.0 for x in lat]
-    say(f"{per_job * jobs} clients on {jobs} jobs ({LINES_PER_JOB} lines each, EH_LINE_DELAY_MAX_MS="
+    ms, lost, errors, codes = res["lat_ms"], res["lost"], res["errors"], res["codes"]
+    kind = "Python" if CLIENT_KIND == "python" else "C"
+    say(f"{per_job * jobs} {kind} clients on {jobs} jobs ({LINES_PER_JOB} lines each, EH_LINE_DELAY_MAX_MS="
         f"{LINE_DELAY_MAX_MS}, {WORKERS} workers); all connected in {connect_s:.1f}s; jobs done in {run_s:.1f}s")
-    say(f"events received (snapshots excluded): {len(ms)}")
+    say(f"events received (snapshots excluded): {len(ms)}" + (f"; {res['note']}" if res["note"] else ""))
     say(f"latency emitted_at -> client receipt: p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms, "
         f"max {max(ms) if ms else float('nan'):.1f} ms")
     pm = [x * 1000.0 for x in probe.lat]
     say(f"for comparison, a plain AMQP subscriber (no relay): p50 {percentile(pm, 50):.1f} ms, "
         f"p99 {percentile(pm, 99):.1f} ms over {len(pm)} events")
-    say(f"terminal events lost: {lost} (client errors: {errors}); close codes: {codes}")
+    not_1000 = sum(v for k, v in codes.items() if k != 1000)
+    say(f"terminal events lost: {lost} (client errors: {errors}); closes not 1000: {not_1000}; close codes: {codes}")
     say(f"eh-api RSS: idle {rss_idle:.1f} MiB, {per_job * jobs} connected {rss_connected:.1f} MiB, "
         f"peak (VmHWM) {rss_peak:.1f} MiB")
     say(f"logs in {logdir}")
