@@ -16,11 +16,13 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "job.h"
 #include "job_queue.h"
 #include "s3.h"
 
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
+typedef struct api_lookup api_lookup_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
@@ -30,6 +32,7 @@ typedef struct api_ctx {
     eh_s3_t *s3_probe;     /* /readyz: a short time limit */
     api_publisher_t *pub;  /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
+    api_lookup_t *lookup;   /* batched job status reads */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
 
@@ -115,6 +118,27 @@ void api_put_stream_flushed(api_put_stream_t *ps, uint64_t flushed);
 EH_MUST_CHECK int api_put_stream_commit(api_put_stream_t *ps, eh_s3_error_t *err);
 /* Cancels an uncommitted PUT and deletes what it may have left; frees. NULL is accepted. */
 void api_put_stream_destroy(api_put_stream_t *ps);
+
+/* ---- job_lookup.c: batched job status reads ---- */
+
+EH_MUST_CHECK api_lookup_t *api_lookup_create(eh_db_pool_t *pool);
+void api_lookup_destroy(api_lookup_t *l);
+/*
+ * Loads job id (a lowercase UUID) from a query that started after this call,
+ * shared with the lookups that arrived meanwhile. EH_OK; EH_DECLINED when
+ * there is no such job; EH_AGAIN when the database is unreachable; EH_ERR.
+ */
+EH_MUST_CHECK int api_lookup_job(api_lookup_t *l, const char *id, eh_job_t *out);
+/* Queries run so far (each answers one batch). */
+uint64_t api_lookup_queries(api_lookup_t *l);
+/*
+ * A prepared statement spares PostgreSQL the parse and plan of every
+ * request. It is prepared on first use on each pooled connection, and again
+ * when a reconnect lost it (SQLSTATE 26000); other failures go through
+ * eh_db_query, which logs them and tells a lost connection (EH_AGAIN).
+ */
+PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
+                             const char *const *params, int *status);
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 

@@ -19,8 +19,6 @@
  * jobs.lines_invalid: the worker commits it with the job_errors rows of the
  * same batch, so it equals their count without counting them per page.
  */
-static const char SQL_JOB_LOAD[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = $1";
-
 static const char SQL_ERRORS_PAGE[] =
     "SELECT j.lines_invalid, e.line_no, e.reason FROM jobs j "
     "LEFT JOIN LATERAL (SELECT line_no, reason FROM job_errors WHERE job_id = j.id "
@@ -50,52 +48,12 @@ static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
     return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "job_not_found", "no job with this id");
 }
 
-/*
- * Status polling is the hot path: a prepared statement spares PostgreSQL the
- * parse and plan of every request. It is prepared on first use on each
- * pooled connection, and again when a reconnect lost it (SQLSTATE 26000).
- * Any other failure goes through eh_db_query, which logs it and tells a lost
- * connection (EH_AGAIN) from an error.
- */
-static PGresult *query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
-                                const char *const *params, int *status)
+/* Loads the job (a valid UUID) into out: EH_OK, EH_DECLINED (unknown), EH_AGAIN (database down) or EH_ERR. */
+static int load_job(api_ctx_t *ctx, const char *id, size_t id_len, eh_job_t *out)
 {
-    PGconn *conn = eh_db_conn(db);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-            *status = EH_OK;
-            return res;
-        }
-        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        bool unprepared = state != NULL && strcmp(state, "26000") == 0;
-        PQclear(res);
-        if (!unprepared || attempt > 0)
-            break;
-        res = PQprepare(conn, name, sql, nparams, NULL);
-        bool prepared = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!prepared)
-            break;
-    }
-    return eh_db_query(db, sql, nparams, params, status);
-}
-
-/* Loads the job into out: EH_OK, EH_DECLINED (unknown), EH_AGAIN (database down) or EH_ERR. */
-static int load_job(api_ctx_t *ctx, const char *id, eh_job_t *out)
-{
-    int status = EH_AGAIN;
-    eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
-    if (db == NULL)
-        return status == EH_ERR ? EH_ERR : EH_AGAIN;
-    const char *params[] = {id};
-    PGresult *res = query_prepared(db, "eh_api_job_load", SQL_JOB_LOAD, 1, params, &status);
-    eh_db_pool_release(ctx->db, db);
-    if (res == NULL)
-        return status;
-    int rc = PQntuples(res) == 0 ? EH_DECLINED : eh_job_from_row(res, 0, out);
-    PQclear(res);
-    return rc;
+    char idbuf[EH_UUID_STRLEN + 1];
+    lowercase_id(idbuf, id, id_len);
+    return api_lookup_job(ctx->lookup, idbuf, out);
 }
 
 static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
@@ -113,7 +71,7 @@ enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_reque
     if (!eh_uuid_valid(id, id_len))
         return bad_id(c, rq);
     eh_job_t job;
-    int rc = load_job(ctx, id, &job);
+    int rc = load_job(ctx, id, id_len, &job);
     if (rc != EH_OK)
         return answer_load_failure(c, rq, rc);
     json_t *body = eh_job_to_json(&job);
@@ -175,7 +133,7 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL)
         return db_unavailable(c, rq);
-    PGresult *res = query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 3, params, &status);
+    PGresult *res = api_query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 3, params, &status);
     eh_db_pool_release(ctx->db, db);
     if (res == NULL)
         return answer_load_failure(c, rq, status);
@@ -195,10 +153,8 @@ enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, a
 {
     if (!eh_uuid_valid(id, id_len))
         return bad_id(c, rq);
-    char idbuf[EH_UUID_STRLEN + 1];
-    lowercase_id(idbuf, id, id_len);
     eh_job_t job;
-    int rc = load_job(ctx, idbuf, &job);
+    int rc = load_job(ctx, id, id_len, &job);
     if (rc != EH_OK)
         return answer_load_failure(c, rq, rc);
     eh_job_clear(&job);

@@ -156,7 +156,8 @@ static int serve(const eh_config_t *cfg)
     if (ctx.pub == NULL || api_publisher_start(ctx.pub) != EH_OK)
         goto out;
     ctx.offload = api_offload_create();
-    if (ctx.offload == NULL)
+    ctx.lookup = api_lookup_create(ctx.db);
+    if (ctx.offload == NULL || ctx.lookup == NULL)
         goto out;
     daemon = api_http_start(&ctx);
     if (daemon == NULL)
@@ -186,6 +187,7 @@ out:
         MHD_stop_daemon(daemon);
     }
     api_offload_destroy(ctx.offload);
+    api_lookup_destroy(ctx.lookup);
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);
