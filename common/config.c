@@ -54,6 +54,8 @@ static const cf_row_t rows[] = {
     {"EH_S3_SECRET_KEY", CF_STRING, 0, 0, "S3RVER", OFF(s3_secret_key), true, "S3 secret key", NULL},
     {"EH_S3_HTTPS", CF_BOOL, 0, 1, "0", OFF(s3_https), false, "talk to S3 over HTTPS", NULL},
     {"EH_WORKERS", CF_INT, 1, 256, NULL, OFF(workers), false, "worker processes (default: number of CPUs)", NULL},
+    {"EH_WORKER_NICE", CF_INT, 0, 19, "10", OFF(worker_nice), false,
+     "niceness of eh-worker: ingestion yields the CPU to eh-api where they share cores (0: unchanged)", NULL},
     {"EH_MAX_LINE_BYTES", CF_INT, 64, 64 * 1024 * 1024, "1048576", OFF(max_line_bytes), false,
      "longer lines are invalid", NULL},
     {"EH_LINE_DELAY_MAX_MS", CF_INT, 0, 600000, "1000", OFF(line_delay_max_ms), false,

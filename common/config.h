@@ -35,6 +35,7 @@ typedef struct eh_config {
     int64_t s3_https;
     /* worker */
     int64_t workers;
+    int64_t worker_nice;
     int64_t max_line_bytes;
     int64_t line_delay_max_ms;
     int64_t batch_lines;

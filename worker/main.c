@@ -3,8 +3,10 @@
  * processes (worker/worker.h). Configuration comes from EH_* variables
  * (eh-worker --help lists them).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -29,6 +31,15 @@ int main(int argc, char **argv)
     }
     eh_log_set_level((int)cfg.log_level);
     eh_config_log(&cfg);
+    /*
+     * Ingestion is throughput work; eh-api's relay and status reads are
+     * latency work. Where both share cores (one host, the bench), a busy
+     * pool of workers otherwise adds tens of ms to every WebSocket event.
+     * The workers inherit it; on cores of its own it changes nothing.
+     */
+    errno = 0;
+    if (cfg.worker_nice > 0 && nice((int)cfg.worker_nice) == -1 && errno != 0)
+        eh_log_errno(EH_LOG_WARN, errno, "nice");
     /* Returns in the supervisor when it stops, and in each child when that child ends. */
     int status = worker_supervisor_run(&cfg);
     eh_config_free(&cfg);

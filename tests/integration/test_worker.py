@@ -3,6 +3,7 @@
 Jobs are made by the tests themselves (row, object, message), as eh-api would.
 """
 import datetime
+import os
 import json
 import signal
 import time
@@ -201,3 +202,22 @@ def test_supervisor_respawns_a_dead_child(start_worker, db):
     assert any(l.get("msg") == "child killed by signal 9" for l in w.json_lines())
     job_id = create_job(db, log_line(1) + "\n")
     assert wait_job(db, job_id)["status"] == "completed"
+
+
+def _niceness(pid):
+    # /proc/<pid>/stat: the 19th field, counted after the parenthesised command name.
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_workers_run_at_the_configured_niceness(start_worker, db):
+    w = start_worker(EH_WORKERS=2)
+    wait_worker_ready(w, 2)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert [_niceness(p) for p in [w.pid] + worker_children(w)] == [min(base + 10, 19)] * 4
+    job_id = create_job(db, log_line(1) + "\n")
+    assert wait_job(db, job_id)["status"] == "completed"
+    w.stop()
+    w = start_worker(EH_WORKERS=1, EH_WORKER_NICE=0)
+    wait_worker_ready(w, 1)
+    assert [_niceness(p) for p in [w.pid] + worker_children(w)] == [base] * 3
