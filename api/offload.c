@@ -56,6 +56,14 @@ void api_offload_destroy(api_offload_t *o)
     free(o);
 }
 
+static void work_done(api_offload_t *o)
+{
+    pthread_mutex_lock(&o->lock);
+    if (--o->running == 0)
+        pthread_cond_broadcast(&o->idle);
+    pthread_mutex_unlock(&o->lock);
+}
+
 static void *offload_main(void *p)
 {
     offload_job_t *job = p;
@@ -63,10 +71,7 @@ static void *offload_main(void *p)
     job->work(job->arg);
     MHD_resume_connection(job->conn);
     free(job);
-    pthread_mutex_lock(&o->lock);
-    if (--o->running == 0)
-        pthread_cond_broadcast(&o->idle);
-    pthread_mutex_unlock(&o->lock);
+    work_done(o);
     return NULL;
 }
 
@@ -96,10 +101,7 @@ int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn w
     eh_log_kv(EH_LOG_WARN, json_pack("{s:i}", "errno", rc), "cannot start a thread for the work of a request");
     MHD_resume_connection(c);
     free(job);
-    pthread_mutex_lock(&o->lock);
-    if (--o->running == 0)
-        pthread_cond_broadcast(&o->idle);
-    pthread_mutex_unlock(&o->lock);
+    work_done(o);
     return EH_ERR;
 }
 

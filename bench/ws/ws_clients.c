@@ -357,6 +357,18 @@ static void pump(struct app *a)
     }
 }
 
+/* One JSON line on stdout (o is stolen); 0, or -1 with a message naming the line. */
+static int emit_line(json_t *o, const char *what)
+{
+    int rc = -1;
+    if (o != NULL && json_dumpf(o, stdout, JSON_COMPACT) == 0 && fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+        rc = 0;
+    if (rc != 0)
+        fprintf(stderr, "ws_clients: cannot write the %s line\n", what);
+    json_decref(o);
+    return rc;
+}
+
 static int report_connected(struct app *a)
 {
     a->t_connected = now_ms(CLOCK_MONOTONIC);
@@ -367,17 +379,7 @@ static int report_connected(struct app *a)
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:f}", "event", "connected", "clients", (json_int_t)a->n,
                           "connected", (json_int_t)established, "failed", (json_int_t)a->failed, "connect_s",
                           (a->t_connected - a->t_start) / 1000.0);
-    int rc = -1;
-    if (o == NULL)
-        goto out;
-    if (json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (rc != 0)
-        fprintf(stderr, "ws_clients: cannot write the connected line\n");
-    json_decref(o);
-    return rc;
+    return emit_line(o, "connected");
 }
 
 /* Periodic wake-up: lws_service() ignores its timeout, so deadlines and signals are checked here. */
@@ -492,14 +494,9 @@ static int report_done(const struct app *a)
                   nl != 0 ? json_real(percentile(lat, nl, 50)) : json_null(), "p99_ms",
                   nl != 0 ? json_real(percentile(lat, nl, 99)) : json_null(), "max_ms",
                   nl != 0 ? json_real(lat[nl - 1]) : json_null());
-    if (o == NULL)
-        goto out;
-    if (json_dumpf(o, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-        goto out;
-    rc = 0;
+    rc = emit_line(o, "done");
+    o = NULL;
 out:
-    if (rc != 0)
-        fprintf(stderr, "ws_clients: cannot write the done line\n");
     json_decref(o);
     json_decref(codes);
     free(lat);
