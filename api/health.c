@@ -24,10 +24,11 @@ static bool postgres_ok(api_ctx_t *ctx)
     return ok;
 }
 
+/* A probe only: a bucket gone missing is a broken deployment to report, not to repair from here. */
 static bool s3_ok(api_ctx_t *ctx)
 {
     eh_s3_error_t err;
-    return eh_s3_ensure_bucket(ctx->s3_probe, &err) == EH_OK;
+    return eh_s3_bucket_exists(ctx->s3_probe, &err) == EH_OK;
 }
 
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)

@@ -79,6 +79,8 @@ struct api_ws {
 
     /* The service thread's own (and, once it has ended, the destroying thread's). */
     eh_db_t *db;
+    int64_t db_retry_at; /* monotonic ms: no connect attempt before (the service thread must not spin on one) */
+    int64_t db_backoff_ms;
     job_subs_t *buckets[NBUCKETS];
     int nsessions;
     bool closing_all;
@@ -195,14 +197,32 @@ static void fan_out(job_subs_t *job, api_ws_frame_t *f, int64_t now)
 
 /* ---- PostgreSQL --------------------------------------------------------- */
 
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 5000
+
 /* The service thread's connection, opened or repaired on demand; NULL while the server is unreachable. */
 static eh_db_t *service_db(api_ws_t *ws)
 {
+    int64_t now = eh_time_mono_ms();
+    if (now < ws->db_retry_at)
+        return NULL;
+    bool ok;
     if (ws->db == NULL) {
         ws->db = eh_db_connect(ws->cfg->database_url, 0);
+        ok = ws->db != NULL;
+    } else {
+        ok = eh_db_ensure(ws->db) == EH_OK;
+    }
+    if (ok) {
+        ws->db_backoff_ms = 0;
         return ws->db;
     }
-    return eh_db_ensure(ws->db) == EH_OK ? ws->db : NULL;
+    /* Every attempt blocks the thread that serves every WebSocket: back off, 100 ms doubling to 5 s. */
+    ws->db_backoff_ms = ws->db_backoff_ms == 0 ? DB_BACKOFF_MIN_MS
+                        : ws->db_backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
+                                                                  : ws->db_backoff_ms * 2;
+    ws->db_retry_at = eh_time_mono_ms() + ws->db_backoff_ms;
+    return NULL;
 }
 
 static const char SQL_JOBS_POLL[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::uuid[])";

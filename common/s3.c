@@ -631,14 +631,21 @@ void eh_s3_destroy(eh_s3_t *s3)
     free(s3);
 }
 
-int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err)
+int eh_s3_bucket_exists(eh_s3_t *s3, eh_s3_error_t *err)
 {
     req_t tmpl, r;
     req_init(&tmpl, s3, OP_HEAD_BUCKET, NULL);
     run_idempotent(&r, &tmpl);
-    int rc = finish(&r, err);
+    return finish(&r, err);
+}
+
+int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err)
+{
+    int rc = eh_s3_bucket_exists(s3, err);
     if (rc != EH_DECLINED)
         return rc;
+    req_t tmpl, r;
+    req_init(&tmpl, s3, OP_HEAD_BUCKET, NULL);
 
     req_init(&r, s3, OP_CREATE_BUCKET, NULL);
     run_request(&r);

@@ -53,6 +53,8 @@ void eh_s3_destroy(eh_s3_t *s3);
  * delete) are tried once more after a dropped connection.
  */
 
+/* EH_OK when the bucket is there, EH_DECLINED when it is not; creates nothing. */
+EH_MUST_CHECK int eh_s3_bucket_exists(eh_s3_t *s3, eh_s3_error_t *err);
 /* Creates the bucket if it does not exist yet. */
 EH_MUST_CHECK int eh_s3_ensure_bucket(eh_s3_t *s3, eh_s3_error_t *err);
 /* Uploads len bytes read from fd at its current offset. */

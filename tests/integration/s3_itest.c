@@ -331,7 +331,11 @@ static void ensure_bucket_creates_a_missing_bucket(void **state)
     assert_non_null(s3);
     eh_s3_error_t err = {0};
     assert_int_equal(eh_s3_head(s3, "nothing", NULL, &err), EH_DECLINED);
+    /* Asking is not creating. */
+    assert_int_equal(eh_s3_bucket_exists(s3, &err), EH_DECLINED);
+    assert_int_equal(eh_s3_bucket_exists(s3, &err), EH_DECLINED);
     assert_int_equal(eh_s3_ensure_bucket(s3, &err), EH_OK);
+    assert_int_equal(eh_s3_bucket_exists(s3, &err), EH_OK);
     assert_int_equal(eh_s3_ensure_bucket(s3, &err), EH_OK);
 
     /* Now it exists: a missing key in it is still EH_DECLINED, and an upload lands. */
@@ -358,6 +362,7 @@ static void ensure_bucket_creates_a_missing_bucket(void **state)
     s3 = eh_s3_create(&cfg);
     assert_non_null(s3);
     assert_int_equal(eh_s3_head(s3, "k.jsonl", NULL, &err), EH_DECLINED);
+    assert_int_equal(eh_s3_bucket_exists(s3, &err), EH_DECLINED);
     eh_s3_destroy(s3);
 }
 
