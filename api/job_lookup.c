@@ -20,7 +20,7 @@
 
 #define BATCH_MAX 64
 
-static const char SQL_LOOKUP[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::uuid[])";
+static const char SQL_LOOKUP[] = EH_JOBS_BY_IDS_SQL;
 
 typedef struct waiter {
     const char *id; /* lowercase UUID */

@@ -65,15 +65,32 @@ static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request
     return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not read the job");
 }
 
+/*
+ * The job of a request's id: true with job filled, or false with the
+ * error answer (400, 404, 503, 500) already queued in *answer.
+ */
+static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
+                           size_t id_len, eh_job_t *job, enum MHD_Result *answer)
+{
+    if (!eh_uuid_valid(id, id_len)) {
+        *answer = bad_id(c, rq);
+        return false;
+    }
+    int rc = load_job(ctx, id, id_len, job);
+    if (rc != EH_OK) {
+        *answer = answer_load_failure(c, rq, rc);
+        return false;
+    }
+    return true;
+}
+
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
                              size_t id_len)
 {
-    if (!eh_uuid_valid(id, id_len))
-        return bad_id(c, rq);
     eh_job_t job;
-    int rc = load_job(ctx, id, id_len, &job);
-    if (rc != EH_OK)
-        return answer_load_failure(c, rq, rc);
+    enum MHD_Result answer;
+    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+        return answer;
     json_t *body = eh_job_to_json(&job);
     eh_job_clear(&job);
     return api_http_send_json(c, rq, MHD_HTTP_OK, body);
@@ -151,12 +168,10 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
                                      size_t id_len)
 {
-    if (!eh_uuid_valid(id, id_len))
-        return bad_id(c, rq);
     eh_job_t job;
-    int rc = load_job(ctx, id, id_len, &job);
-    if (rc != EH_OK)
-        return answer_load_failure(c, rq, rc);
+    enum MHD_Result answer;
+    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+        return answer;
     eh_job_clear(&job);
     return api_http_send_error(c, rq, MHD_HTTP_NOT_IMPLEMENTED, "websocket_unavailable",
                                "live progress is not served by this instance");

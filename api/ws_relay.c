@@ -225,7 +225,7 @@ static eh_db_t *service_db(api_ws_t *ws)
     return NULL;
 }
 
-static const char SQL_JOBS_POLL[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::uuid[])";
+static const char SQL_JOBS_POLL[] = EH_JOBS_BY_IDS_SQL;
 
 /* Sends a synthetic event for job when PostgreSQL shows a seq past what its sessions were offered. */
 static void catch_up(job_subs_t *job, const eh_job_t *j, int64_t now)

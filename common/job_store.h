@@ -17,6 +17,9 @@
     "(extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM started_at) * 1000)::bigint, "               \
     "(extract(epoch FROM completed_at) * 1000)::bigint, error, event_seq"
 
+/* The jobs whose ids are in $1, a UUID array literal ("{id,id,...}"): one round trip for many. */
+#define EH_JOBS_BY_IDS_SQL "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::uuid[])"
+
 /* Fills out (cleared first) from row of res, which has EH_JOB_COLUMNS first. EH_OK or EH_ERR. */
 EH_MUST_CHECK int eh_job_from_row(const PGresult *res, int row, eh_job_t *out);
 
