@@ -25,7 +25,7 @@ $(error MODE must be release, asan or tsan)
 endif
 
 # Evaluated lazily, so that `make run` on a fresh machine sees the libraries `deps` just installed.
-COMMON_PKGS := librabbitmq libpq jansson
+COMMON_PKGS := librabbitmq libpq jansson libcrypto
 API_PKGS := libmicrohttpd libwebsockets
 PKG_CFLAGS = $(shell pkg-config --cflags $(COMMON_PKGS) $(API_PKGS) 2>/dev/null)
 COMMON_LIBS = $(shell pkg-config --libs $(COMMON_PKGS) 2>/dev/null) -ls3 -lm -lpthread
@@ -36,7 +36,7 @@ ALL_CFLAGS = $(STD) $(WARN) $(MODE_CFLAGS) $(CPPFLAGS_BASE) $(PKG_CFLAGS) $(CFLA
 ALL_LDFLAGS = $(MODE_CFLAGS) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
-API_SRC := $(wildcard api/*.c)
+API_SRC := $(wildcard api/*.c api/*/*.c)
 WORKER_SRC := $(wildcard worker/*.c)
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 ITEST_SRC := $(wildcard tests/integration/*_itest.c)
@@ -152,6 +152,20 @@ config-table: all
 
 format-check:
 	@scripts/format-check.sh
+
+# ---- many jobs per worker (issue 16)
+
+# ---- identity, tenants, limits (issue 10)
+
+# ---- abuse and faults (issue 11)
+
+# ---- job API depth, OpenAPI (issue 12)
+
+# ---- GraphQL (issue 13)
+
+# ---- metrics, nginx, Prometheus (issue 14)
+
+# ---- clients: eh CLI and the web page (issue 15)
 
 clean:
 	rm -rf build bin

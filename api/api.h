@@ -19,6 +19,7 @@
 #include "job.h"
 #include "job_queue.h"
 #include "s3.h"
+#include "uuid.h"
 
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
@@ -41,19 +42,57 @@ typedef struct api_ctx {
 /* Seconds a client is told to wait after a 503. */
 #define API_RETRY_AFTER "5"
 
-/* ---- http.c: the libmicrohttpd daemon and the helpers every route uses ---- */
+/* ---- http.c: the libmicrohttpd daemon, the route table and the helpers every route uses ---- */
+
+typedef struct api_request api_request_t;
+typedef enum MHD_Result (*api_handler_fn)(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* Who may call a route: anyone, a tenant's API key, or the holder of EH_ADMIN_TOKEN. */
+typedef enum { API_AUTH_NONE, API_AUTH_KEY, API_AUTH_ADMIN } api_auth_t;
+/* The scope a key needs: read routes admit read and write keys, write routes only write keys. */
+typedef enum { API_SCOPE_READ, API_SCOPE_WRITE } api_scope_t;
+/* How a route takes its body: none (a little is read and dropped), or streamed to api_upload_*. */
+typedef enum { API_BODY_NONE, API_BODY_STREAM } api_body_t;
+
+typedef struct api_route {
+    const char *method;  /* GET (HEAD too), POST, DELETE */
+    const char *pattern; /* "/api/v1/jobs/{id}/errors"; also the route's name in logs and metrics */
+    api_handler_fn handler; /* NULL for API_BODY_STREAM routes (api_upload_begin/continue) */
+    api_auth_t auth;
+    api_scope_t scope;
+    api_body_t body;
+} api_route_t;
+
+/* The caller a request was identified as (api_auth_request); every job query is scoped to tenant_id. */
+typedef struct api_caller {
+    char tenant_id[EH_UUID_STRLEN + 1];
+    char key_id[EH_UUID_STRLEN + 1]; /* empty with EH_AUTH=off and for the admin token */
+    api_scope_t scope;
+    bool admin;
+} api_caller_t;
 
 /* Per-request state: allocated on the first call of the access handler, freed when MHD completes the request. */
-typedef struct api_request {
+struct api_request {
     int64_t start_ms; /* monotonic */
     int status;       /* answered status, 0 until one is queued or written */
     uint64_t bytes;   /* response body bytes */
     uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
-    int route;
+    const api_route_t *route; /* NULL until routed */
+    bool streaming;           /* the route's body goes to api_upload_continue */
+    const char *id;           /* the {id} segment of the path (not NUL-terminated), id_len bytes */
+    size_t id_len;
+    api_caller_t caller;
     char method[16];
     char path[256]; /* truncated copy, for the log line */
     struct api_upload *upload;
-} api_request_t;
+};
+
+/*
+ * The route of (method, url), with its {id} slice; NULL when none, and then
+ * *path_known says whether the path exists with other methods (listed in allow).
+ */
+const api_route_t *api_http_route_find(const char *method, const char *url, const char **id, size_t *id_len,
+                                       bool *path_known, char *allow, size_t allow_len);
 
 /*
  * Starts the daemon without a listening socket (the listener hands
@@ -73,6 +112,16 @@ enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq,
                                     const char *message);
 /* The JSON error body as a new object; NULL on out of memory. */
 json_t *api_http_error_body(const char *code, const char *message);
+
+/* ---- auth.c: who is calling ---- */
+
+/*
+ * Identifies the caller of rq->route into rq->caller. EH_OK to go on; any
+ * other result means the refusal (401, 403, 429, 503) is queued and *res
+ * holds what the access handler returns.
+ */
+EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq,
+                                   enum MHD_Result *res);
 
 /* ---- upload.c: POST /api/v1/files/upload ---- */
 
@@ -142,12 +191,9 @@ PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 
-enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                             size_t id_len);
-enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                                size_t id_len);
-enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                                     size_t id_len);
+enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
 /* ---- health.c ---- */
 

@@ -26,57 +26,83 @@
 #define MEMORY_LIMIT (64 * 1024)
 #define MAX_IGNORED_BODY (64 * 1024)
 
-enum route {
-    R_NONE,
-    R_UPLOAD,
-    R_JOB,
-    R_JOB_ERRORS,
-    R_WS,
-    R_HEALTHZ,
-    R_READYZ,
+/*
+ * The route table: every path the API answers, its method, whether it needs
+ * an API key and which scope, and its handler. {id} matches one non-empty
+ * path segment, handed to the handler as rq->id / rq->id_len. The pattern is
+ * also the route's name in logs and metrics (never the raw path).
+ */
+static const api_route_t routes[] = {
+    {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM},
+    {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
 };
 
-#define JOBS_PREFIX "/api/v1/jobs/"
-#define WS_PREFIX "/ws/jobs/"
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Splits url into a route and the id slice. *allow is the Allow header of the route. */
-static int match_route(const char *url, const char **id, size_t *id_len, const char **allow)
+/* Matches url against pattern; on success sets the {id} slice (empty when the pattern has none). */
+static bool pattern_match(const char *pattern, const char *url, const char **id, size_t *id_len)
 {
     *id = NULL;
     *id_len = 0;
-    *allow = "GET, HEAD";
-    if (strcmp(url, "/api/v1/files/upload") == 0) {
-        *allow = "POST";
-        return R_UPLOAD;
-    }
-    if (strcmp(url, "/healthz") == 0)
-        return R_HEALTHZ;
-    if (strcmp(url, "/readyz") == 0)
-        return R_READYZ;
-    if (strncmp(url, JOBS_PREFIX, strlen(JOBS_PREFIX)) == 0) {
-        const char *rest = url + strlen(JOBS_PREFIX);
-        const char *slash = strchr(rest, '/');
-        if (slash == NULL && rest[0] != '\0') {
-            *id = rest;
-            *id_len = strlen(rest);
-            return R_JOB;
+    const char *p = pattern, *u = url;
+    while (*p != '\0') {
+        if (strncmp(p, "{id}", 4) == 0) {
+            const char *seg_end = strchr(u, '/');
+            size_t n = seg_end != NULL ? (size_t)(seg_end - u) : strlen(u);
+            if (n == 0)
+                return false;
+            *id = u;
+            *id_len = n;
+            u += n;
+            p += 4;
+            continue;
         }
-        if (slash != NULL && slash != rest && strcmp(slash, "/errors") == 0) {
-            *id = rest;
-            *id_len = (size_t)(slash - rest);
-            return R_JOB_ERRORS;
-        }
-        return R_NONE;
+        if (*p != *u)
+            return false;
+        p++;
+        u++;
     }
-    if (strncmp(url, WS_PREFIX, strlen(WS_PREFIX)) == 0) {
-        const char *rest = url + strlen(WS_PREFIX);
-        if (rest[0] != '\0' && strchr(rest, '/') == NULL) {
-            *id = rest;
-            *id_len = strlen(rest);
-            return R_WS;
+    return *u == '\0';
+}
+
+static bool method_matches(const char *route_method, const char *method)
+{
+    if (strcmp(route_method, method) == 0)
+        return true;
+    return strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+}
+
+/*
+ * The route of (method, url): the entry, or NULL with *path_known telling a
+ * known path with another method (405, allow = its methods) from no such path.
+ */
+const api_route_t *api_http_route_find(const char *method, const char *url, const char **id, size_t *id_len,
+                                       bool *path_known, char *allow, size_t allow_len)
+{
+    *path_known = false;
+    if (allow_len > 0)
+        allow[0] = '\0';
+    const api_route_t *found = NULL;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *rid;
+        size_t rid_len;
+        if (!pattern_match(routes[i].pattern, url, &rid, &rid_len))
+            continue;
+        if (found == NULL && method_matches(routes[i].method, method)) {
+            found = &routes[i];
+            *id = rid;
+            *id_len = rid_len;
         }
+        *path_known = true;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allow_len - used, "%s%s%s", used > 0 ? ", " : "", routes[i].method,
+                 strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
-    return R_NONE;
+    return found;
 }
 
 json_t *api_http_error_body(const char *code, const char *message)
@@ -185,33 +211,41 @@ static api_request_t *request_new(api_ctx_t *ctx, const char *url, const char *m
     return rq;
 }
 
+/*
+ * Finds the route, answers 404/405, identifies the caller (api_auth_request
+ * answers 401/403/429 itself), then runs the handler. Routes without a body
+ * get here on the last call of the access handler, so that keep-alive holds;
+ * a streamed-body route (the upload) on the first call, so that a refused
+ * request is answered before its body is read.
+ */
 static enum MHD_Result dispatch(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *url,
                                 const char *method)
 {
-    const char *id, *allow;
-    size_t id_len;
-    int route = match_route(url, &id, &id_len, &allow);
-    if (route == R_NONE)
+    bool path_known;
+    char allow[64];
+    rq->route = api_http_route_find(method, url, &rq->id, &rq->id_len, &path_known, allow, sizeof(allow));
+    if (rq->route == NULL) {
+        if (path_known)
+            return method_not_allowed(c, rq, allow);
         return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource");
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (route != R_UPLOAD && !get) {
-        return method_not_allowed(c, rq, allow);
     }
-    switch (route) {
-    case R_JOB:
-        return api_jobs_get(ctx, c, rq, id, id_len);
-    case R_JOB_ERRORS:
-        return api_jobs_errors(ctx, c, rq, id, id_len);
-    case R_WS:
-        return api_jobs_ws_fallback(ctx, c, rq, id, id_len);
-    case R_HEALTHZ:
-        return api_health_live(ctx, c, rq);
-    case R_READYZ:
-        return api_health_ready(ctx, c, rq);
-    default:
-        /* R_UPLOAD with a method other than POST. */
-        return method_not_allowed(c, rq, allow);
-    }
+    enum MHD_Result res = MHD_YES;
+    if (api_auth_request(ctx, c, rq, &res) != EH_OK)
+        return res;
+    if (rq->route->body == API_BODY_STREAM)
+        return api_upload_begin(ctx, c, rq);
+    return rq->route->handler(ctx, c, rq);
+}
+
+/* True when (method, url) is a route whose body is streamed to its handler as it arrives. */
+static bool streams_body(const char *method, const char *url)
+{
+    bool path_known;
+    char allow[64];
+    const char *id;
+    size_t id_len;
+    const api_route_t *r = api_http_route_find(method, url, &id, &id_len, &path_known, allow, sizeof(allow));
+    return r != NULL && r->body == API_BODY_STREAM;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -226,13 +260,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;
-        if (strcmp(url, "/api/v1/files/upload") == 0 && strcmp(method, "POST") == 0) {
-            rq->route = R_UPLOAD;
-            return api_upload_begin(ctx, c, rq);
+        if (streams_body(method, url)) {
+            rq->streaming = true;
+            return dispatch(ctx, c, rq, url, method);
         }
         return MHD_YES;
     }
-    if (rq->route == R_UPLOAD)
+    if (rq->streaming) /* also drops the body of a request refused on the first call */
         return api_upload_continue(ctx, c, rq, upload_data, upload_data_size);
     if (*upload_data_size != 0) {
         /* A body on a route that takes none: read a little of it and ignore it; close on more. */

@@ -84,9 +84,10 @@ static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request
     return true;
 }
 
-enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                             size_t id_len)
+enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
+    const char *id = rq->id;
+    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
     if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
@@ -128,9 +129,10 @@ static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, i
     return body;
 }
 
-enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                                size_t id_len)
+enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
+    const char *id = rq->id;
+    size_t id_len = rq->id_len;
     if (!eh_uuid_valid(id, id_len))
         return bad_id(c, rq);
     int64_t limit, offset;
@@ -165,9 +167,10 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     return api_http_send_json(c, rq, MHD_HTTP_OK, body);
 }
 
-enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                                     size_t id_len)
+enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
+    const char *id = rq->id;
+    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
     if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))

@@ -81,6 +81,20 @@ static const cf_row_t rows[] = {
     {"EH_WS_PING_S", CF_INT, 1, 3600, "20", OFF(ws_ping_s), false,
      "WebSocket ping interval; a peer silent for twice this is dropped", NULL},
     {"EH_LOG_LEVEL", CF_LOGLEVEL, 0, 0, "info", OFF(log_level), false, "error, warn, info or debug", NULL},
+
+    /* many jobs per worker (issue 16) */
+
+    /* identity, tenants, limits (issue 10) */
+
+    /* abuse and faults (issue 11) */
+
+    /* job API depth (issue 12) */
+
+    /* GraphQL (issue 13) */
+
+    /* metrics and observability (issue 14) */
+
+    /* clients (issue 15) */
 };
 
 static int default_workers(void)

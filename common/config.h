@@ -52,6 +52,20 @@ typedef struct eh_config {
     int64_t ws_ping_s;
     /* logging */
     int64_t log_level; /* one of EH_LOG_* from log.h */
+
+    /* many jobs per worker (issue 16) */
+
+    /* identity, tenants, limits (issue 10) */
+
+    /* abuse and faults (issue 11) */
+
+    /* job API depth (issue 12) */
+
+    /* GraphQL (issue 13) */
+
+    /* metrics and observability (issue 14) */
+
+    /* clients (issue 15) */
 } eh_config_t;
 
 /* Returns the value of a variable, or NULL when unset. */

@@ -18,12 +18,17 @@ APT_PACKAGES=(
     # build
     build-essential pkg-config
     libmicrohttpd-dev libwebsockets-dev librabbitmq-dev libs3-dev libpq-dev
-    libjansson-dev libcmocka-dev
+    libjansson-dev libcmocka-dev libssl-dev libcurl4-openssl-dev
     # local services (scripts/services.sh)
     postgresql rabbitmq-server
+    # in front and beside: nginx as the entry point, Prometheus and its PostgreSQL exporter
+    nginx prometheus prometheus-postgres-exporter
     # tests and tools
     python3 python3-pytest python3-websockets python3-psycopg2 python3-requests python3-pika
+    python3-jsonschema python3-yaml
     curl procps ca-certificates wrk
+    # fuzzing (libFuzzer harnesses) and the browser of the page tests
+    clang libclang-rt-14-dev chromium
 )
 
 # EH_DEPS=build: only what compiling bin/eh-api and bin/eh-worker needs (no
@@ -34,7 +39,7 @@ case "$EH_DEPS" in
     all) ;;
     build)
         APT_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libwebsockets-dev librabbitmq-dev libs3-dev
-            libpq-dev libjansson-dev)
+            libpq-dev libjansson-dev libssl-dev libcurl4-openssl-dev)
         ;;
     *) eh_die "EH_DEPS must be all or build, not '$EH_DEPS'" ;;
 esac
@@ -80,6 +85,7 @@ install_node() {
     eh_say "installing node tools (npm ci)"
     (cd "$EH_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
     [ -x "$EH_ROOT/node_modules/.bin/s3rver" ] || eh_die "npm ci did not install s3rver"
+    [ -x "$EH_ROOT/node_modules/.bin/redocly" ] || eh_die "npm ci did not install @redocly/cli"
 }
 
 # Regenerates package-lock.json with no download address in it (the registry
