@@ -58,7 +58,7 @@ EH_WORKER := $(BUILD)/bin/eh-worker
 
 all:
 	@$(MAKE) --no-print-directory MODE=release build
-	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker bin/
+	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker build/release/bin/eh bin/
 
 debug:
 	@$(MAKE) --no-print-directory MODE=asan build
@@ -166,6 +166,38 @@ format-check:
 # ---- metrics, nginx, Prometheus (issue 14)
 
 # ---- clients: eh CLI and the web page (issue 15)
+
+# bin/eh: the command line (cli/), the only binary linked with libcurl.
+CLI_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
+CLI_OBJ := $(call obj,$(CLI_SRC))
+CLI_LIBS = $(shell pkg-config --libs libcurl libwebsockets jansson 2>/dev/null) -lm
+EH_CLI := $(BUILD)/bin/eh
+CLI_UNIT_SRC := $(wildcard tests/unit/cli/*_test.c)
+CLI_UNIT_BIN := $(patsubst tests/unit/cli/%_test.c,$(BUILD)/tests/cli_%_test,$(CLI_UNIT_SRC))
+
+build: $(EH_CLI)
+build-tests: $(CLI_UNIT_BIN)
+
+$(BUILD)/libcli.a: $(CLI_OBJ) $(BUILD)/.flags
+	@rm -f $@ && ar rcs $@ $(CLI_OBJ) && ranlib $@
+$(EH_CLI): $(BUILD)/cli/main.o $(BUILD)/libcli.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLI_LIBS)
+$(CLI_UNIT_BIN): $(BUILD)/tests/cli_%_test: $(BUILD)/tests/unit/cli/%_test.o $(BUILD)/libcli.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(CLI_LIBS)
+
+# The web page (api/web/) is compiled into eh-api: a generated C source holds every file, its
+# content type and ETag, so the binary serves it with no path to find at run time.
+WEB_FILES := $(sort $(wildcard api/web/*.html api/web/*.css api/web/*.js api/web/*.svg))
+WEB_GEN := $(BUILD)/gen/web_assets.c
+API_OBJ += $(BUILD)/gen/web_assets.o
+$(BUILD)/libapi.a: $(BUILD)/gen/web_assets.o
+$(WEB_GEN): $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(@D)
+	scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/web_assets.o: $(WEB_GEN) $(BUILD)/.flags
+	$(CC) $(ALL_CFLAGS) -Iapi -c $< -o $@
 
 clean:
 	rm -rf build bin
