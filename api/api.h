@@ -200,6 +200,10 @@ enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, a
 enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
+/* ---- web.c: the web page (GET / and GET /web/<file>), compiled in from api/web/ ---- */
+
+enum MHD_Result api_web_serve(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
 /* ---- publisher.c: the broker connection, guarded by a mutex, and the re-publisher thread ---- */
 
 /* Connects lazily. NULL on out of memory. */
