@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_BODY (64L * 1024 * 1024)
 #define BACKOFF_FIRST_MS 500L
@@ -97,6 +98,15 @@ bool cli_http_sleep_ms(long ms)
         ms -= step;
     }
     return !cli_interrupted;
+}
+
+/* A progress bar may be on the terminal's current line: start messages on a clean one. */
+static void clear_bar_line(void)
+{
+    if (isatty(STDERR_FILENO) && isatty(STDOUT_FILENO)) {
+        fflush(stdout);
+        fputs("\r\033[K", stderr);
+    }
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -279,6 +289,7 @@ static int perform(cli_http_t *h, const request_t *rq, cli_response_t *r)
         }
         if (!again || i >= h->retries || cli_interrupted)
             break;
+        clear_bar_line();
         fprintf(stderr, "eh: %s; retrying in %.1f s (%d of %d)\n",
                 cc == CURLE_OK ? (r->status == 429 ? "rate limited (429)" : "service unavailable (503)") : r->error,
                 (double)wait_ms / 1000.0, i + 1, h->retries);
@@ -325,6 +336,7 @@ int cli_http_exit_code(const cli_response_t *r)
 
 void cli_http_report(const cli_response_t *r, const char *what)
 {
+    clear_bar_line();
     if (r->interrupted) {
         fprintf(stderr, "eh: %s: interrupted\n", what);
         return;

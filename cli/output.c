@@ -72,7 +72,7 @@ void cli_out_end_bar(cli_out_t *o)
 
 void cli_out_upload_progress(cli_out_t *o, uint64_t sent, uint64_t total)
 {
-    if (o->mode != CLI_OUT_TTY)
+    if (o->mode != CLI_OUT_TTY || total == 0) /* total 0: the request has not started */
         return;
     double t = now_s();
     if (o->upload_t0 == 0)
