@@ -178,11 +178,6 @@ static void connect_once(follow_t *f, const cli_endpoint_t *ep, const char *path
         if (lws_service(f->ctx, 0) < 0)
             break;
     }
-    /* After the final event the server closes with 1000 on its own; let that finish briefly. */
-    int64_t until = mono_ms() + 1000;
-    while (f->state != CONN_DONE && f->final_status[0] != '\0' && !cli_interrupted && mono_ms() < until)
-        if (lws_service(f->ctx, 0) < 0)
-            break;
 }
 
 /* The job over REST: EH_OK when it exists for us (its final state, if any, in *final), else the exit code reported. */

@@ -49,6 +49,7 @@ void cli_out_reset(cli_out_t *o)
     cli_out_end_bar(o);
     o->upload_t0 = 0;
     o->upload_last_draw_ms = 0;
+    o->upload_done_drawn = false;
     o->ingest_started = false;
 }
 
@@ -78,9 +79,10 @@ void cli_out_upload_progress(cli_out_t *o, uint64_t sent, uint64_t total)
     if (o->upload_t0 == 0)
         o->upload_t0 = t;
     int64_t ms = (int64_t)(t * 1000);
-    bool done = total > 0 && sent >= total;
-    if (!done && o->upload_last_draw_ms != 0 && ms - o->upload_last_draw_ms < DRAW_EVERY_MS)
+    bool done = sent >= total;
+    if (done ? o->upload_done_drawn : o->upload_last_draw_ms != 0 && ms - o->upload_last_draw_ms < DRAW_EVERY_MS)
         return;
+    o->upload_done_drawn = done;
     o->upload_last_draw_ms = ms;
     double elapsed = t - o->upload_t0;
     cli_upload_progress_t p = {.sent = sent, .total = total, .rate = elapsed > 0.2 ? (double)sent / elapsed : 0};

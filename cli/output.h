@@ -19,6 +19,7 @@ typedef struct cli_out {
     /* the upload's rate */
     double upload_t0;
     int64_t upload_last_draw_ms;
+    bool upload_done_drawn; /* the 100 % frame is drawn once, however often libcurl reports it */
     /* the ingestion rate: lines since the first event this follow saw */
     double ingest_t0;
     int64_t ingest_p0;
