@@ -78,9 +78,7 @@ struct api_ws {
     bool wake_pending; /* a lws_cancel_service is on its way */
 
     /* The service thread's own (and, once it has ended, the destroying thread's). */
-    eh_db_t *db;
-    int64_t db_retry_at; /* monotonic ms: no connect attempt before (the service thread must not spin on one) */
-    int64_t db_backoff_ms;
+    eh_keepalive_t *db; /* the service thread's eh_db_t, reopened with back-off */
     job_subs_t *buckets[NBUCKETS];
     int nsessions;
     bool closing_all;
@@ -200,29 +198,14 @@ static void fan_out(job_subs_t *job, api_ws_frame_t *f, int64_t now)
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
 
-/* The service thread's connection, opened or repaired on demand; NULL while the server is unreachable. */
+/*
+ * The service thread's connection, opened or repaired on demand; NULL while
+ * the server is unreachable. Every attempt blocks the thread that serves
+ * every WebSocket, hence the back-off (100 ms doubling to 5 s, jittered).
+ */
 static eh_db_t *service_db(api_ws_t *ws)
 {
-    int64_t now = eh_time_mono_ms();
-    if (now < ws->db_retry_at)
-        return NULL;
-    bool ok;
-    if (ws->db == NULL) {
-        ws->db = eh_db_connect(ws->cfg->database_url, 0);
-        ok = ws->db != NULL;
-    } else {
-        ok = eh_db_ensure(ws->db) == EH_OK;
-    }
-    if (ok) {
-        ws->db_backoff_ms = 0;
-        return ws->db;
-    }
-    /* Every attempt blocks the thread that serves every WebSocket: back off, 100 ms doubling to 5 s. */
-    ws->db_backoff_ms = ws->db_backoff_ms == 0 ? DB_BACKOFF_MIN_MS
-                        : ws->db_backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
-                                                                  : ws->db_backoff_ms * 2;
-    ws->db_retry_at = eh_time_mono_ms() + ws->db_backoff_ms;
-    return NULL;
+    return eh_keepalive_get(ws->db);
 }
 
 static const char SQL_JOBS_POLL[] = EH_JOBS_BY_IDS_SQL;
@@ -691,7 +674,10 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
     ws->cfg = cfg;
     atomic_init(&ws->stopping, false);
     atomic_init(&ws->grace_ms, 0);
-    if (pthread_mutex_init(&ws->mu, NULL) != 0) {
+    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS,
+                                 DB_BACKOFF_MAX_MS);
+    if (ws->db == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
+        eh_keepalive_destroy(ws->db);
         free(ws);
         return NULL;
     }
@@ -775,7 +761,7 @@ void api_ws_destroy(api_ws_t *ws)
         api_ws_msg_free(ws->inbox_head);
         ws->inbox_head = next;
     }
-    eh_db_destroy(ws->db);
+    eh_keepalive_destroy(ws->db);
     pthread_mutex_destroy(&ws->mu);
     free(ws);
 }
