@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "db.h"
 #include "job_store.h"
 #include "log.h"
@@ -286,22 +287,6 @@ static void poll_jobs(api_ws_t *ws, bool all)
 
 /* ---- HTTP answers (refused upgrades, plain GETs) ------------------------- */
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 426:
-        return "Upgrade Required";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 /*
  * Writes a complete HTTP/1.1 answer with the contract's JSON error body and
  * returns -1, so that lws hangs up (after flushing what it could not send
@@ -310,20 +295,17 @@ static const char *reason_phrase(int status)
  */
 static int refuse(struct lws *wsi, int status, const char *code, const char *message)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return -1;
-    const char *extra = status == 503 ? "Retry-After: 5\r\n" : status == 426 ? "Upgrade: websocket\r\n" : "";
-    unsigned char buf[LWS_PRE + 1024];
-    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-                     "HTTP/1.1 %d %s\r\nServer: event-horizon\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
-                     status, reason_phrase(status), strlen(text), extra, text);
+    size_t len = 0;
+    char *text = api_http_error_raw(status, code, message, status == 426 ? "Upgrade" : NULL,
+                                    status == 426 ? "websocket" : NULL, &len);
+    unsigned char *buf = text != NULL ? malloc(LWS_PRE + len) : NULL;
+    if (buf != NULL) {
+        memcpy(buf + LWS_PRE, text, len);
+        if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS) < (int)len)
+            eh_log_debug("could not answer a refused WebSocket request");
+    }
+    free(buf);
     free(text);
-    if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE && lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) < n)
-        eh_log_debug("could not answer a refused WebSocket request");
     eh_log_kv(EH_LOG_DEBUG, json_pack("{s:i, s:s}", "status", status, "code", code), "WebSocket request refused");
     return -1;
 }
