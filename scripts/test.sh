@@ -79,6 +79,9 @@ scripts/services.sh start "$run_dir"
 # shellcheck disable=SC1091
 . "$run_dir/env"
 export EH_RUN_DIR="$run_dir" EH_REPO_ROOT="$root" EH_TEST_BIN_DIR="$root/$build/bin"
+# The browser tests (tests/integration/test_web.py, Chromium) keep a screenshot of each screen here,
+# outside the run folder that is removed at exit.
+export EH_SCREENSHOT_DIR="$root/build/screenshots"
 
 echo "== migrations"
 "$build/bin/eh-api" migrate
@@ -103,6 +106,7 @@ failed=$((failed + f))
 [ "$f" -eq 0 ] || failures+=("pytest")
 
 echo
+[ ! -d "$EH_SCREENSHOT_DIR" ] || echo "screenshots of the web page: $EH_SCREENSHOT_DIR"
 [ "${#failures[@]}" -eq 0 ] || echo "failing: ${failures[*]}"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
