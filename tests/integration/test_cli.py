@@ -35,6 +35,8 @@ def cli_env(api=None, **extra):
     env["LSAN_OPTIONS"] = "suppressions=" + os.path.join(REPO, "tests", "lsan.supp")
     if api is not None:
         env["EH_URL"] = api.url
+        if getattr(api, "key", None):  # the test tenant's write key, where eh-api identifies callers
+            env["EH_API_KEY"] = api.key
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

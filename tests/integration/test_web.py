@@ -15,7 +15,9 @@ NODE_SCRIPT = os.path.join(REPO, "tests", "browser", "web_scenarios.mjs")
 SHOTS = os.environ.get("EH_SCREENSHOT_DIR", os.path.join(REPO, "build", "screenshots"))
 
 
-def browse(api, scenario, key="", timeout=180):
+def browse(api, scenario, key=None, timeout=180):
+    if key is None:
+        key = getattr(api, "key", None) or ""  # the test tenant's write key, where eh-api identifies callers
     env = dict(os.environ, EH_URL=api.url, EH_API_KEY=key, EH_SCREENSHOT_DIR=SHOTS, EH_REPO_ROOT=REPO)
     p = subprocess.run(["node", NODE_SCRIPT, scenario], cwd=REPO, env=env, capture_output=True, text=True,
                        timeout=timeout)
