@@ -24,8 +24,11 @@ async function api(p, method = 'GET') {
   return { status: res.status, body: res.status === 204 ? null : await res.json() };
 }
 
+const taken = [];
+
 async function shot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
+  taken.push(name);
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
 
@@ -188,6 +191,7 @@ async function main() {
   } finally {
     await browser.close();
   }
+  found.shots = taken;
   console.log(JSON.stringify(found));
   if (failed) {
     console.error(failed.stack || String(failed));

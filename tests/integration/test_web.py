@@ -23,7 +23,9 @@ def browse(api, scenario, key=None, timeout=180):
                        timeout=timeout)
     assert p.returncode == 0, f"{scenario}: {p.stderr}\n{p.stdout}"
     found = json.loads(p.stdout.strip().splitlines()[-1])
-    assert os.path.getsize(os.path.join(SHOTS, f"{scenario if scenario != 'upload' else 'job'}.png")) > 1000
+    assert found["shots"]
+    for name in found["shots"]:
+        assert os.path.getsize(os.path.join(SHOTS, f"{name}.png")) > 1000, name
     return found
 
 
@@ -63,3 +65,4 @@ def test_browser_narrow_screen_and_keyboard_upload(start_api, start_worker):
     start_worker()
     found = browse(api, "narrow")
     assert found["scroll_width"] <= 375
+
