@@ -36,6 +36,25 @@ static void print_json(json_t *o)
         fputc('\n', stdout);
 }
 
+/*
+ * Writes text for a terminal: control characters (a newline in a message, an
+ * escape sequence someone logged) come out as \n, \t, \xNN, so that one entry
+ * stays one line and a log cannot drive the reader's terminal.
+ */
+static void put_safe(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            fputc(*p, stdout);
+    }
+}
+
 /* The job id as a path segment (escaped: a typo must not reach another path). NULL on out of memory. */
 static char *job_path(cli_http_t *h, const char *id, const char *suffix)
 {
@@ -328,8 +347,11 @@ static int cmd_errors(const cli_args_t *a, cli_http_t *h)
         json_array_foreach(errors, i, e) {
             if (a->json)
                 print_json(e);
-            else
-                printf("line %lld: %s\n", num(e, "line_no"), str(e, "reason", "?"));
+            else {
+                printf("line %lld: ", num(e, "line_no"));
+                put_safe(str(e, "reason", "?"));
+                fputc('\n', stdout);
+            }
         }
         shown += (long)n;
         offset += (long)n;
@@ -351,10 +373,13 @@ static int cmd_errors(const cli_args_t *a, cli_http_t *h)
 static void print_entry(json_t *e)
 {
     const char *service = str(e, "service", NULL);
-    printf("%6lld  %-24s  %-6s  %s%s%s\n", num(e, "line_no"), str(e, "timestamp", "-"), str(e, "level", "-"),
-           service != NULL ? "[" : "", service != NULL ? service : "", service != NULL ? "] " : "");
-    /* the message last, as it is (it may hold anything) */
-    fputs(str(e, "message", ""), stdout);
+    printf("%6lld  %-24s  %-6s  ", num(e, "line_no"), str(e, "timestamp", "-"), str(e, "level", "-"));
+    if (service != NULL) {
+        fputc('[', stdout);
+        put_safe(service);
+        fputs("] ", stdout);
+    }
+    put_safe(str(e, "message", ""));
     fputc('\n', stdout);
 }
 
