@@ -42,6 +42,11 @@ static const api_route_t routes[] = {
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants", api_admin_tenant_create, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_COLLECT, 4096},
+    {"GET", "/api/v1/admin/tenants", api_admin_tenant_list, API_AUTH_ADMIN, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
+     API_BODY_COLLECT, 4096},
+    {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -319,6 +324,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         if (r != NULL && r->body == API_BODY_COLLECT) {
             rq->collecting = true;
+            rq->route = r; /* collect_body reads its max_body before dispatch routes the request */
             /* A declared length over the bound is answered now, before any of the body is read. */
             if (declared_over(c, r->max_body)) {
                 rq->body_refused = true;
