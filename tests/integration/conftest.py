@@ -48,6 +48,17 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 
 ADMIN_TOKEN = "test-admin-" + secrets.token_urlsafe(24)
 
+# Every secret the tests made (keys, their SHA-256 in hex, the admin token): no log of any binary started
+# by a test may contain one (checked at the end of every test, in `procs`). remember_secret() adds keys a
+# test gets from the admin endpoint or eh-admin.
+SECRETS = {ADMIN_TOKEN}
+
+
+def remember_secret(key):
+    SECRETS.add(key)
+    SECRETS.add(hashlib.sha256(key.encode()).hexdigest())
+    return key
+
 SERVICE_ENV_KEYS = ("EH_DATABASE_URL", "EH_AMQP_URL", "EH_S3_ENDPOINT", "EH_S3_BUCKET", "EH_S3_ACCESS_KEY",
                     "EH_S3_SECRET_KEY")
 
@@ -160,6 +171,7 @@ def insert_key(conn, tenant_id, scope):
     """Stores a new key of the tenant as eh-admin does (prefix + SHA-256); returns (key_id, key)."""
     key, prefix = new_key_text()
     key_id = str(uuid.uuid4())
+    remember_secret(key)
     query(conn, "INSERT INTO api_keys (id, tenant_id, prefix, hash, scope) VALUES (%s, %s, %s, %s, %s)",
           key_id, tenant_id, prefix, psycopg2.Binary(hashlib.sha256(key.encode()).digest()), scope)
     return key_id, key
@@ -256,6 +268,12 @@ class Api(Proc):
         return self
 
 
+def leaked_secrets(text):
+    """The test secrets (keys, key hashes, the admin token) that appear in text."""
+    lowered = text.lower()
+    return [x for x in SECRETS if x in text or (len(x) == 64 and x in lowered)]
+
+
 @pytest.fixture
 def procs(tmp_path):
     """Every binary a test starts; all are stopped at the end and checked for sanitizer reports."""
@@ -277,6 +295,9 @@ def procs(tmp_path):
         reports = p.sanitizer_reports()
         if reports:
             problems.append(f"{p.name}: sanitizer report {reports}:\n{p.output()[-6000:]}")
+        leaked = leaked_secrets(p.output())
+        if leaked:
+            problems.append(f"{p.name}: its log holds {len(leaked)} key(s), hash(es) or token(s)")
     assert not problems, "\n".join(problems)
 
 
