@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -88,10 +89,25 @@ int eh_apikey_parse(const char *key, size_t len, char prefix[EH_APIKEY_PREFIX_LE
     return EH_OK;
 }
 
+/*
+ * SHA-256 fetched once: with EVP_sha256() OpenSSL 3 looks the algorithm up
+ * in its provider store on every digest, under a lock every request thread
+ * then waits for (bench/status measured it). Kept for the process's life.
+ */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int eh_apikey_hash(const char *s, size_t len, unsigned char out[EH_APIKEY_HASH_LEN])
 {
     unsigned int n = 0;
-    if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1 || n != EH_APIKEY_HASH_LEN)
+    if (pthread_once(&sha256_once, fetch_sha256) != 0 || sha256 == NULL)
+        return EH_ERR;
+    if (EVP_Digest(s, len, out, &n, sha256, NULL) != 1 || n != EH_APIKEY_HASH_LEN)
         return EH_ERR;
     return EH_OK;
 }
