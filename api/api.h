@@ -154,6 +154,7 @@ typedef struct api_auth_input {
     const char *query_token;   /* its value (WebSocket upgrade only) */
     bool websocket;
     const char *origin;        /* WebSocket: the Origin header, checked against EH_ALLOWED_ORIGINS */
+    const char *host;          /* WebSocket: the Host header (the web page's own origin is always admitted) */
 } api_auth_input_t;
 
 /* A refusal: status 401, 403, 429 or 503, the contract's error code and a message (static strings). */
@@ -175,6 +176,8 @@ EH_MUST_CHECK int api_auth_decide(const eh_config_t *cfg, api_keyring_t *keys, c
 EH_MUST_CHECK int api_auth_bearer(const char *header, const char **token, size_t *len);
 /* True when origin (NULL: no Origin header, not a browser) is in the comma-separated allowed list. */
 bool api_auth_origin_allowed(const char *allowed, const char *origin);
+/* True when origin is http(s)://<host> for the Host header the request came with: the page eh-api serves at /. */
+bool api_auth_origin_same_host(const char *origin, const char *host);
 /* Logs at start what the configuration means (EH_AUTH=off warns). */
 void api_auth_log_mode(const eh_config_t *cfg);
 

@@ -64,6 +64,22 @@ bool api_auth_origin_allowed(const char *allowed, const char *origin)
     return false;
 }
 
+bool api_auth_origin_same_host(const char *origin, const char *host)
+{
+    if (origin == NULL || host == NULL || host[0] == '\0')
+        return false;
+    const char *authority = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                            : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                  : NULL;
+    return authority != NULL && strcasecmp(authority, host) == 0;
+}
+
+/* EH_ALLOWED_ORIGINS, or the origin of the page this API serves itself (a proxy keeps Host, so https too). */
+static bool origin_admitted(const eh_config_t *cfg, const api_auth_input_t *in)
+{
+    return api_auth_origin_allowed(cfg->allowed_origins, in->origin) || api_auth_origin_same_host(in->origin, in->host);
+}
+
 static void set_default_caller(api_caller_t *caller)
 {
     memset(caller, 0, sizeof(*caller));
@@ -92,7 +108,7 @@ static int key_caller(const eh_config_t *cfg, api_keyring_t *keys, const api_aut
         refusal(r, 401, "unauthorized", "the API key is not valid");
         return EH_DECLINED;
     }
-    if (in->websocket && !api_auth_origin_allowed(cfg->allowed_origins, in->origin)) {
+    if (in->websocket && !origin_admitted(cfg, in)) {
         refusal(r, 403, "forbidden", "this Origin may not open a WebSocket (EH_ALLOWED_ORIGINS)");
         return EH_DECLINED;
     }
@@ -138,7 +154,7 @@ int api_auth_decide(const eh_config_t *cfg, api_keyring_t *keys, const api_auth_
     if (in->auth == API_AUTH_NONE)
         return EH_OK;
     if (in->auth == API_AUTH_KEY && cfg->auth == 0) {
-        if (in->websocket && !api_auth_origin_allowed(cfg->allowed_origins, in->origin)) {
+        if (in->websocket && !origin_admitted(cfg, in)) {
             refusal(r, 403, "forbidden", "this Origin may not open a WebSocket (EH_ALLOWED_ORIGINS)");
             return EH_DECLINED;
         }

@@ -357,11 +357,12 @@ static int ws_identify(api_ws_t *ws, struct lws *wsi, api_caller_t *caller)
     bool too_long = false;
     char *authz = header_copy(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192, &too_long);
     char *origin = header_copy(wsi, WSI_TOKEN_ORIGIN, 1024, &too_long);
+    char *host = header_copy(wsi, WSI_TOKEN_HOST, 1024, &too_long);
     char argbuf[256];
     const char *token = lws_get_urlarg_by_name(wsi, "access_token=", argbuf, (int)sizeof(argbuf));
     api_auth_input_t in = {.auth = API_AUTH_KEY, .scope = API_SCOPE_READ, .authorization = authz,
                            .token_in_query = token != NULL, .query_token = token, .websocket = true,
-                           .origin = origin};
+                           .origin = origin, .host = host};
     api_auth_refusal_t r;
     int rc = EH_DECLINED;
     if (too_long)
@@ -370,6 +371,7 @@ static int ws_identify(api_ws_t *ws, struct lws *wsi, api_caller_t *caller)
         rc = api_auth_decide(ws->cfg, ws->keys, &in, caller, &r);
     free(authz);
     free(origin);
+    free(host);
     explicit_bzero(argbuf, sizeof(argbuf));
     if (rc == EH_OK)
         return 0;

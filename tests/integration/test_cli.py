@@ -363,3 +363,18 @@ def test_config_file_then_environment_then_flag(start_api, tmp_path):
     p = eh("--retries", "0", "--url", api.url, "status", job, env=cli_env(XDG_CONFIG_HOME=tmp_path, EH_URL=dead))
     assert p.returncode == 5
 
+
+
+# ---- exit 3: keys (identity, issue 10)
+
+def test_wrong_or_read_only_key_exits_3(start_api):
+    api = start_api()
+    job = str(uuid.uuid4())
+    for args in (["status", job], ["follow", job], ["upload", MIXED]):
+        p = eh(*args, env=cli_env(api, EH_API_KEY="eh_000000000000_" + "A" * 43))
+        assert p.returncode == 3, (args, p.stderr)
+        assert "(unauthorized, HTTP 401)" in p.stderr
+    p = eh("upload", MIXED, env=cli_env(api, EH_API_KEY=api.read_key))
+    assert p.returncode == 3 and "(forbidden, HTTP 403)" in p.stderr
+    p = eh("status", job, env=cli_env(api, EH_API_KEY=api.read_key))  # a read key reads
+    assert p.returncode == 5 and "HTTP 404" in p.stderr

@@ -66,3 +66,9 @@ def test_browser_narrow_screen_and_keyboard_upload(start_api, start_worker):
     found = browse(api, "narrow")
     assert found["scroll_width"] <= 375
 
+
+
+def test_browser_wrong_key_is_refused_in_words(start_api):
+    api = start_api()
+    found = browse(api, "wrongkey")
+    assert "API key was not accepted" in found["alert"]

@@ -104,6 +104,15 @@ static void test_origin_allow_list(void **state)
     assert_false(api_auth_origin_allowed(list, "null"));
     assert_false(api_auth_origin_allowed("", "https://app.example"));
     assert_false(api_auth_origin_allowed(" , ", ""));
+    /* the page eh-api serves itself: Origin is the Host the upgrade came to */
+    assert_true(api_auth_origin_same_host("http://127.0.0.1:8080", "127.0.0.1:8080"));
+    assert_true(api_auth_origin_same_host("https://EH.example", "eh.example"));
+    assert_false(api_auth_origin_same_host("http://127.0.0.1:8081", "127.0.0.1:8080"));
+    assert_false(api_auth_origin_same_host("http://evil.example", "eh.example"));
+    assert_false(api_auth_origin_same_host("http://eh.example.evil", "eh.example"));
+    assert_false(api_auth_origin_same_host("null", "eh.example"));
+    assert_false(api_auth_origin_same_host("http://eh.example", NULL));
+    assert_false(api_auth_origin_same_host(NULL, "eh.example"));
 }
 
 static void test_bucket(void **state)
