@@ -159,6 +159,11 @@ format-check:
 
 # ---- abuse and faults (issue 11)
 
+# Rewrites every C file as .clang-format says (format-check only reports).
+.PHONY: format
+format:
+	@scripts/format-check.sh --fix
+
 # ---- job API depth, OpenAPI (issue 12)
 
 # ---- GraphQL (issue 13)

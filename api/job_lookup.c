@@ -26,8 +26,8 @@ typedef struct waiter {
     const char *id; /* lowercase UUID */
     eh_job_t *out;
     int rc;
-    bool done; /* answered */
-    bool lead; /* runs the next query */
+    bool done;           /* answered */
+    bool lead;           /* runs the next query */
     pthread_cond_t wake; /* its own, so that an answer wakes one thread, not all */
     struct waiter *next;
 } waiter_t;
@@ -61,8 +61,8 @@ void api_lookup_destroy(api_lookup_t *l)
     free(l);
 }
 
-PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
-                             const char *const *params, int *status)
+PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams, const char *const *params,
+                             int *status)
 {
     PGconn *conn = eh_db_conn(db);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -111,7 +111,7 @@ static void run_batch(api_lookup_t *l, waiter_t *batch)
     for (waiter_t *w = batch; w != NULL; w = w->next) {
         w->rc = res != NULL ? EH_DECLINED : failed;
         for (int i = 0; res != NULL && i < PQntuples(res); i++) {
-            if (strcmp(PQgetvalue(res, i, 0), w->id) == 0) {
+            if (strcmp(PQgetvalue(res, i, EH_JOB_COL_ID), w->id) == 0) {
                 w->rc = eh_job_from_row(res, i, w->out);
                 break;
             }

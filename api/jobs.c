@@ -69,8 +69,8 @@ static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request
  * The job of a request's id: true with job filled, or false with the
  * error answer (400, 404, 503, 500) already queued in *answer.
  */
-static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                           size_t id_len, eh_job_t *job, enum MHD_Result *answer)
+static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id, size_t id_len,
+                           eh_job_t *job, enum MHD_Result *answer)
 {
     if (!eh_uuid_valid(id, id_len)) {
         *answer = bad_id(c, rq);
@@ -108,19 +108,23 @@ static int parse_query_int(struct MHD_Connection *c, const char *name, int64_t d
     return api_util_parse_int(v, min, max, out);
 }
 
+/* The columns of SQL_ERRORS_PAGE. */
+enum { ERRORS_COL_TOTAL, ERRORS_COL_LINE_NO, ERRORS_COL_REASON };
+
 static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, int64_t offset)
 {
     json_t *list = json_array();
-    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id,
-                             "total", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "limit",
+    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id, "total",
+                             (json_int_t)strtoll(PQgetvalue(res, 0, ERRORS_COL_TOTAL), NULL, 10), "limit",
                              (json_int_t)limit, "offset", (json_int_t)offset, "errors", list);
     if (body == NULL)
         return NULL;
     for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetisnull(res, i, 1))
+        if (PQgetisnull(res, i, ERRORS_COL_LINE_NO))
             continue; /* the LEFT JOIN row of a job without errors on this page */
-        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
-                              "reason", PQgetvalue(res, i, 2));
+        json_t *e =
+            json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, ERRORS_COL_LINE_NO), NULL, 10),
+                      "reason", PQgetvalue(res, i, ERRORS_COL_REASON));
         if (e == NULL || json_array_append_new(list, e) != 0) {
             json_decref(body);
             return NULL;

@@ -54,8 +54,7 @@ static int bind_listen(const char *host, int port, int *bound_port)
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, service, &hints, &res);
     if (gai != 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s}", "host", host), "cannot resolve EH_HTTP_HOST: %s",
-                  gai_strerror(gai));
+        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s}", "host", host), "cannot resolve EH_HTTP_HOST: %s", gai_strerror(gai));
         return -1;
     }
     int fd = -1, err = 0;
@@ -218,7 +217,7 @@ static void *acceptor_main(void *arg)
         for (int i = 0; i < l->npending;) {
             pending_t *p = &l->pending[i];
             if (now >= p->deadline_ms) {
-                discard_input(p->fd); /* a client that sent part of "GET /ws/" and stalled */
+                discard_input(p->fd);     /* a client that sent part of "GET /ws/" and stalled */
                 drop_pending(l, i, true); /* silent client */
                 continue;
             }

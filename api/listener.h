@@ -30,8 +30,8 @@ typedef struct api_listener api_listener_t;
  * peek_timeout_ms how long each may wait. New listener, or NULL after
  * logging why.
  */
-EH_MUST_CHECK api_listener_t *api_listener_create(const char *host, int port, int max_pending,
-                                                  int64_t peek_timeout_ms, api_http_adopt_fn http, void *http_ud);
+EH_MUST_CHECK api_listener_t *api_listener_create(const char *host, int port, int max_pending, int64_t peek_timeout_ms,
+                                                  api_http_adopt_fn http, void *http_ud);
 
 /* Registers the WebSocket relay; call before api_listener_start. fn NULL unregisters. */
 void api_listener_set_ws_hook(api_listener_t *l, api_ws_adopt_fn fn, void *ud);

@@ -84,8 +84,9 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
             return EH_OK;
         int64_t delay = eh_backoff_next(&backoff);
         if (rc != EH_AGAIN || eh_time_mono_ms() + delay > deadline) {
-            eh_log_kv(EH_LOG_ERROR, json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code,
-                                              "s3_message", err.message),
+            eh_log_kv(EH_LOG_ERROR,
+                      json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code, "s3_message",
+                                err.message),
                       "the bucket cannot be used");
             return EH_ERR;
         }
@@ -144,8 +145,11 @@ static int serve(const eh_config_t *cfg)
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;
-    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket, .access_key = cfg->s3_access_key,
-                            .secret_key = cfg->s3_secret_key, .https = cfg->s3_https != 0,
+    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint,
+                            .bucket = cfg->s3_bucket,
+                            .access_key = cfg->s3_access_key,
+                            .secret_key = cfg->s3_secret_key,
+                            .https = cfg->s3_https != 0,
                             .timeout_ms = S3_PUT_IDLE_MS};
     ctx.s3 = eh_s3_create(&s3cfg);
     s3cfg.timeout_ms = S3_PROBE_IDLE_MS;

@@ -6,7 +6,6 @@
 #include "api.h"
 #include "utf8.h"
 
-
 static bool is_control(const unsigned char *s, size_t seq)
 {
     if (seq == 1)
@@ -35,7 +34,6 @@ size_t api_util_clean_utf8(const char *src, size_t len, char *out, size_t outlen
     out[o] = '\0';
     return o;
 }
-
 
 size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1])
 {
@@ -70,8 +68,7 @@ size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1])
 bool api_util_has_jsonl_ext(const char *name)
 {
     size_t n = strlen(name);
-    return (n >= 6 && strcasecmp(name + n - 6, ".jsonl") == 0) ||
-           (n >= 7 && strcasecmp(name + n - 7, ".ndjson") == 0);
+    return (n >= 6 && strcasecmp(name + n - 6, ".jsonl") == 0) || (n >= 7 && strcasecmp(name + n - 7, ".ndjson") == 0);
 }
 
 int api_util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)

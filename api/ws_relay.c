@@ -20,15 +20,15 @@
 #include "ws_consumer.h"
 #include "ws_event.h"
 
-#define NBUCKETS 1024          /* job map buckets (power of two); jobs with subscribers only */
-#define INBOX_MAX 65536        /* events waiting for the service thread; beyond, drop and re-read the jobs */
+#define NBUCKETS 1024               /* job map buckets (power of two); jobs with subscribers only */
+#define INBOX_MAX 65536             /* events waiting for the service thread; beyond, drop and re-read the jobs */
 #define INBOX_MAX_BYTES (32u << 20) /* the same bound in bytes */
-#define PENDING_FDS_MAX 4096   /* sockets waiting for adoption */
-#define TICK_MS 1000           /* the service thread's timer: safety poll, shutdown deadline */
-#define SAFETY_POLL_MS 5000    /* a job silent this long is re-read from PostgreSQL */
-#define POLL_BATCH 256         /* jobs re-read by one statement (one round trip blocks the service thread) */
-#define HANDSHAKE_TIMEOUT_S 10 /* an adopted socket must finish its HTTP request within this */
-#define HEADER_POOL 64         /* requests lws parses at once; more wait for a free header table */
+#define PENDING_FDS_MAX 4096        /* sockets waiting for adoption */
+#define TICK_MS 1000                /* the service thread's timer: safety poll, shutdown deadline */
+#define SAFETY_POLL_MS 5000         /* a job silent this long is re-read from PostgreSQL */
+#define POLL_BATCH 256              /* jobs re-read by one statement (one round trip blocks the service thread) */
+#define HANDSHAKE_TIMEOUT_S 10      /* an adopted socket must finish its HTTP request within this */
+#define HEADER_POOL 64              /* requests lws parses at once; more wait for a free header table */
 #define PROTOCOL_NAME "eh-progress"
 
 typedef struct session session_t;
@@ -656,8 +656,7 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
     ws->cfg = cfg;
     atomic_init(&ws->stopping, false);
     atomic_init(&ws->grace_ms, 0);
-    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS,
-                                 DB_BACKOFF_MAX_MS);
+    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS);
     if (ws->db == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
         eh_keepalive_destroy(ws->db);
         free(ws);

@@ -78,8 +78,7 @@ typedef const char *(*eh_config_getter_fn)(const char *name, void *ud);
 EH_MUST_CHECK int eh_config_load(eh_config_t *cfg, char *err, size_t errlen);
 
 /* The same, from any source of variables (used by the unit tests). */
-EH_MUST_CHECK int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err,
-                                      size_t errlen);
+EH_MUST_CHECK int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err, size_t errlen);
 
 /* Frees the strings of cfg; cfg itself is the caller's. NULL is accepted. */
 void eh_config_free(eh_config_t *cfg);

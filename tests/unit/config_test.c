@@ -47,8 +47,17 @@ static void defaults_apply(void **state)
 static void values_override_defaults(void **state)
 {
     (void)state;
-    const char *pairs[] = {"EH_HTTP_PORT", "9090", "EH_WORKERS", "3", "EH_S3_HTTPS", "true",
-                           "EH_LOG_LEVEL", "DEBUG", "EH_DATABASE_URL", "postgres://u:p@h:1/d", NULL};
+    const char *pairs[] = {"EH_HTTP_PORT",
+                           "9090",
+                           "EH_WORKERS",
+                           "3",
+                           "EH_S3_HTTPS",
+                           "true",
+                           "EH_LOG_LEVEL",
+                           "DEBUG",
+                           "EH_DATABASE_URL",
+                           "postgres://u:p@h:1/d",
+                           NULL};
     eh_config_t cfg;
     char err[256] = "";
     assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_OK);
