@@ -34,6 +34,7 @@ typedef struct api_ctx {
     api_publisher_t *pub;   /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
     atomic_int in_flight;   /* requests between their first call and their completion */
 } api_ctx_t;
 
