@@ -34,13 +34,10 @@
 #include "backoff.h"
 #include "log.h"
 #include "peers.h"
+#include "request_head.h"
 #include "stop.h"
 #include "timefmt.h"
 
-#define WS_PREFIX "GET /ws/"
-#define WS_PREFIX_LEN (sizeof(WS_PREFIX) - 1)
-/* A head longer than this is handed over unfinished (libmicrohttpd answers 431 when it is too long). */
-#define HEAD_PEEK_MAX 16384
 #define EVENTS_PER_WAIT 256
 #define ACCEPTS_PER_TURN 256 /* then the held connections get their turn */
 #define ACCEPT_PAUSE_MIN_MS 50
@@ -77,7 +74,7 @@ struct api_listener {
     int *free_slots;  /* stack of free slot indexes */
     int nfree;
     api_peers_t *peers;
-    char *peekbuf; /* HEAD_PEEK_MAX bytes */
+    char *peekbuf; /* API_HEAD_PEEK_MAX bytes */
     eh_backoff_t accept_backoff;
     bool accept_paused;
     int64_t accept_resume_ms;
@@ -155,7 +152,7 @@ api_listener_t *api_listener_create(const char *host, int port, const api_listen
     eh_backoff_init(&l->accept_backoff, ACCEPT_PAUSE_MIN_MS, ACCEPT_PAUSE_MAX_MS);
     l->slots = calloc((size_t)l->lim.max_pending, sizeof(*l->slots));
     l->free_slots = calloc((size_t)l->lim.max_pending, sizeof(*l->free_slots));
-    l->peekbuf = malloc(HEAD_PEEK_MAX);
+    l->peekbuf = malloc(API_HEAD_PEEK_MAX);
     l->peers = api_peers_create();
     if (l->slots == NULL || l->free_slots == NULL || l->peekbuf == NULL || l->peers == NULL)
         goto fail;
@@ -231,34 +228,21 @@ static void hand_over(api_listener_t *l, int i, bool websocket)
         eh_log_debug("connection refused by the HTTP daemon (limit reached)");
 }
 
-/* Whether buf holds the end of a request head (a blank line; bare LF tolerated as libmicrohttpd does). */
-static bool head_complete(const char *buf, size_t n)
-{
-    for (const char *p = buf; (p = memchr(p, '\n', n - (size_t)(p - buf))) != NULL; p++) {
-        size_t left = n - (size_t)(p - buf) - 1;
-        if (left >= 1 && p[1] == '\n')
-            return true;
-        if (left >= 2 && p[1] == '\r' && p[2] == '\n')
-            return true;
-    }
-    return false;
-}
-
 /* Looks at what slot i's client sent so far; hands it over once its head is complete. */
 static void inspect(api_listener_t *l, int i)
 {
     pending_t *p = &l->slots[i];
-    ssize_t n = recv(p->fd, l->peekbuf, HEAD_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(p->fd, l->peekbuf, API_HEAD_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
         release(l, i, true); /* closed by the client, or reset */
         return;
     }
-    if ((size_t)n < HEAD_PEEK_MAX && !head_complete(l->peekbuf, (size_t)n))
+    api_head_verdict_t v = api_head_classify(l->peekbuf, (size_t)n, l->ws != NULL);
+    if (v == API_HEAD_WAIT)
         return; /* the next bytes raise another edge */
-    bool ws = l->ws != NULL && (size_t)n >= WS_PREFIX_LEN && memcmp(l->peekbuf, WS_PREFIX, WS_PREFIX_LEN) == 0;
-    hand_over(l, i, ws);
+    hand_over(l, i, v == API_HEAD_WEBSOCKET);
 }
 
 static void log_refusals(api_listener_t *l, int64_t now)

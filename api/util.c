@@ -130,13 +130,19 @@ int api_sniff_feed(api_sniff_t *s, const char *data, size_t len)
 {
     if (s->verdict != 0)
         return s->verdict;
+    /*
+     * The first problem in byte order decides the reason, so that the answer
+     * does not depend on how the body was cut into chunks (found by
+     * tests/fuzz/sniff_fuzz.c): bytes before a NUL are judged first.
+     */
+    const char *nul = NULL;
     if (s->seen < API_SNIFF_NUL_WINDOW) {
         size_t n = len < API_SNIFF_NUL_WINDOW - s->seen ? len : (size_t)(API_SNIFF_NUL_WINDOW - s->seen);
-        if (memchr(data, '\0', n) != NULL)
-            return refuse(s, "the file holds a NUL byte in its first 64 KiB (binary content)");
+        nul = memchr(data, '\0', n);
     }
+    size_t limit = nul != NULL ? (size_t)(nul - data) : len;
     size_t i = 0;
-    while (i < len && s->state != SNIFF_DONE) {
+    while (i < limit && s->state != SNIFF_DONE) {
         if (s->state == SNIFF_SKIP) {
             uint64_t off = s->seen + i;
             unsigned char c = (unsigned char)data[i];
@@ -153,8 +159,8 @@ int api_sniff_feed(api_sniff_t *s, const char *data, size_t len)
             }
             s->state = SNIFF_LINE;
         }
-        const char *nl = memchr(data + i, '\n', len - i);
-        size_t n = nl != NULL ? (size_t)(nl - (data + i)) : len - i;
+        const char *nl = memchr(data + i, '\n', limit - i);
+        size_t n = nl != NULL ? (size_t)(nl - (data + i)) : limit - i;
         int rc = eh_buf_append_max(&s->line, data + i, n, s->max);
         if (rc == EH_DECLINED)
             return refuse(s, "the first non-blank line is longer than EH_MAX_LINE_BYTES");
@@ -167,6 +173,8 @@ int api_sniff_feed(api_sniff_t *s, const char *data, size_t len)
                 return -1;
         }
     }
+    if (nul != NULL)
+        return refuse(s, "the file holds a NUL byte in its first 64 KiB (binary content)");
     s->seen += len;
     if (s->state == SNIFF_DONE && s->seen >= API_SNIFF_NUL_WINDOW)
         s->verdict = 1;
