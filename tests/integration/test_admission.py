@@ -226,3 +226,40 @@ def test_readyz_answers_at_once_while_the_broker_hangs(start_api, db):
             os.kill(pid, signal.SIGCONT)
         t.join(60)
     assert "r" in result
+
+
+def ws_upgrade_from(source, port, job_id):
+    """(status line, socket) of a WebSocket upgrade sent from the source address; the socket stays open."""
+    s = connect_from(source, port, timeout=10)
+    s.sendall((f"GET /ws/jobs/{job_id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        byte = s.recv(1)
+        if not byte:
+            break
+        head += byte
+    return head.split(b"\r\n", 1)[0].decode(), s
+
+
+def test_websocket_sessions_are_limited_per_address(start_api):
+    api = start_api(EH_WS_MAX_PER_IP=2, **QUIET)
+    r = upload(api, "app.jsonl", line(1) + "\n")
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    held = []
+    try:
+        for _ in range(2):
+            status, s = ws_upgrade_from("127.0.0.1", api.port, job_id)
+            held.append(s)
+            assert status.startswith("HTTP/1.1 101"), status
+        status, s = ws_upgrade_from("127.0.0.1", api.port, job_id)
+        held.append(s)
+        assert status.startswith("HTTP/1.1 503"), status
+        # Another address is not affected.
+        status, s = ws_upgrade_from("127.0.0.2", api.port, job_id)
+        held.append(s)
+        assert status.startswith("HTTP/1.1 101"), status
+    finally:
+        for s in held:
+            s.close()
