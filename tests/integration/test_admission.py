@@ -36,12 +36,13 @@ def connect_from(source, port, timeout=5.0):
     return s
 
 
-def http_get_from(source, port, path, timeout=5.0):
-    """(status, seconds) of one GET sent from the source address, on a fresh connection."""
+def http_get_from(source, port, path, key=None, timeout=5.0):
+    """(status, seconds) of one GET sent from the source address (with the API key, if any), on a fresh connection."""
     t0 = time.monotonic()
     s = connect_from(source, port, timeout)
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
     try:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n".encode())
         data = b""
         while b"\r\n" not in data:
             chunk = s.recv(4096)
@@ -78,7 +79,7 @@ def test_idle_connections_from_one_address_do_not_block_others(start_api):
         assert len(idle) >= 1000, len(idle)
         job = str(uuid.uuid4())
         for _ in range(5):
-            status, took = http_get_from("127.0.0.2", api.port, f"/api/v1/jobs/{job}")
+            status, took = http_get_from("127.0.0.2", api.port, f"/api/v1/jobs/{job}", api.key)
             assert status == 404 and took < 1.0, (status, took)
         # Beyond EH_HTTP_PENDING_PER_IP (256) the flooding address's connections were closed at accept.
         time.sleep(0.5)
@@ -119,7 +120,7 @@ def test_slowloris_changes_nothing_for_others(start_api):
         t0 = time.monotonic()
         job = str(uuid.uuid4())
         while time.monotonic() - t0 < 12.0:  # past EH_HTTP_HEAD_TIMEOUT_MS (10 s)
-            status, took = http_get_from("127.0.0.2", api.port, f"/api/v1/jobs/{job}")
+            status, took = http_get_from("127.0.0.2", api.port, f"/api/v1/jobs/{job}", api.key)
             assert status == 404, status
             worst = max(worst, took)
             status, took = http_get_from("127.0.0.3", api.port, "/healthz")
@@ -228,10 +229,11 @@ def test_readyz_answers_at_once_while_the_broker_hangs(start_api, db):
     assert "r" in result
 
 
-def ws_upgrade_from(source, port, job_id):
+def ws_upgrade_from(source, port, job_id, key):
     """(status line, socket) of a WebSocket upgrade sent from the source address; the socket stays open."""
     s = connect_from(source, port, timeout=10)
-    s.sendall((f"GET /ws/jobs/{job_id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    s.sendall((f"GET /ws/jobs/{job_id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
@@ -250,14 +252,14 @@ def test_websocket_sessions_are_limited_per_address(start_api):
     held = []
     try:
         for _ in range(2):
-            status, s = ws_upgrade_from("127.0.0.1", api.port, job_id)
+            status, s = ws_upgrade_from("127.0.0.1", api.port, job_id, api.key)
             held.append(s)
             assert status.startswith("HTTP/1.1 101"), status
-        status, s = ws_upgrade_from("127.0.0.1", api.port, job_id)
+        status, s = ws_upgrade_from("127.0.0.1", api.port, job_id, api.key)
         held.append(s)
         assert status.startswith("HTTP/1.1 503"), status
         # Another address is not affected.
-        status, s = ws_upgrade_from("127.0.0.2", api.port, job_id)
+        status, s = ws_upgrade_from("127.0.0.2", api.port, job_id, api.key)
         held.append(s)
         assert status.startswith("HTTP/1.1 101"), status
     finally:
