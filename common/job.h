@@ -10,8 +10,11 @@
 
 #include "eh.h"
 
-/* queued -> processing -> completed | failed; a leased job whose worker died goes back to queued. */
-typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED } eh_job_status_t;
+/*
+ * queued -> processing -> completed | failed; a leased job whose worker died
+ * goes back to queued; queued or processing -> cancelled (by its owner).
+ */
+typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED, EH_JOB_CANCELLED } eh_job_status_t;
 
 #define EH_TIME_NULL INT64_MIN /* a timestamp column that is NULL */
 
@@ -45,7 +48,8 @@ json_t *eh_job_to_json(const eh_job_t *job);
 
 /*
  * A WebSocket / progress event: the job object plus "event" (snapshot,
- * started, progress, completed, failed), "seq" and "emitted_at".
+ * started, progress, completed, failed, cancelled, deleted), "seq" and
+ * "emitted_at".
  * New reference, NULL on out of memory.
  */
 json_t *eh_job_event_json(const eh_job_t *job, const char *event, int64_t emitted_at_ms);
