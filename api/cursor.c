@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "log.h"
 #include "uuid.h"
 
 #define BODY_LEN 25 /* kind + n + uuid */
@@ -41,6 +42,30 @@ int api_cursor_set_secret(const void *secret, size_t len)
     memcpy(secret_key, secret, len);
     secret_len = len;
     return EH_OK;
+}
+
+#define DERIVE_LABEL "event-horizon page cursor key v1"
+
+int api_cursor_configure(const char *setting, const char *database_url)
+{
+    if (strcmp(setting, "random") == 0) {
+        eh_log_warn("EH_CURSOR_SECRET=random: page cursors are valid only on this process until it stops");
+        return api_cursor_set_secret(NULL, 0);
+    }
+    if (strcmp(setting, "derive") == 0) {
+        unsigned char key[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                 EVP_DigestUpdate(md, DERIVE_LABEL, sizeof(DERIVE_LABEL)) == 1 &&
+                 EVP_DigestUpdate(md, database_url, strlen(database_url)) == 1 && EVP_DigestFinal_ex(md, key, &n) == 1;
+        EVP_MD_CTX_free(md);
+        return ok ? api_cursor_set_secret(key, n) : EH_ERR;
+    }
+    int rc = api_cursor_set_secret(setting, strlen(setting));
+    if (rc == EH_DECLINED)
+        eh_log_error("EH_CURSOR_SECRET must be at least 16 bytes (or 'derive' or 'random')");
+    return rc;
 }
 
 static int hexval(char c)

@@ -44,6 +44,14 @@ typedef struct api_cursor {
  */
 EH_MUST_CHECK int api_cursor_set_secret(const void *secret, size_t len);
 
+/*
+ * Sets the secret from EH_CURSOR_SECRET: "random", "derive" (SHA-256 of a
+ * label and database_url, which every replica of a deployment shares and
+ * only its operators know), or the key itself. EH_OK; EH_DECLINED (a key
+ * shorter than API_CURSOR_SECRET_MIN; logged); EH_ERR.
+ */
+EH_MUST_CHECK int api_cursor_configure(const char *setting, const char *database_url);
+
 /* Writes the cursor of c for tenant_id (a UUID) into out. EH_OK; EH_ERR when c->id or tenant_id is not a UUID. */
 EH_MUST_CHECK int api_cursor_encode(const api_cursor_t *c, const char *tenant_id, char out[API_CURSOR_STRLEN + 1]);
 

@@ -34,8 +34,12 @@
  */
 static const api_route_t routes[] = {
     {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM},
+    {"GET", "/api/v1/jobs", api_jobs_list, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
     {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"DELETE", "/api/v1/jobs/{id}", api_jobs_delete, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE},
     {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/api/v1/jobs/{id}/entries", api_jobs_entries, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
+    {"POST", "/api/v1/jobs/{id}/cancel", api_jobs_cancel, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE},
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
@@ -150,6 +154,20 @@ enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body)
 {
     return api_http_send_json_header(c, rq, status, body, NULL, NULL);
+}
+
+enum MHD_Result api_http_send_empty(struct MHD_Connection *c, api_request_t *rq, int status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_add_response_header(resp, "Server", "event-horizon");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES)
+        rq->status = status;
+    return ok;
 }
 
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, api_request_t *rq, const char *allow)

@@ -142,6 +142,25 @@ int api_params_parse_levels(const char *s, unsigned *bits)
     return EH_OK;
 }
 
+/* Query parameter name as a number in [min, max] (def when absent): EH_OK, or EH_DECLINED with the 400 queued. */
+int api_params_int(struct MHD_Connection *c, api_request_t *rq, const char *name, int64_t def, int64_t min,
+                   int64_t max, int64_t *out, enum MHD_Result *answer)
+{
+    const char *v;
+    int rc = api_params_get(c, name, &v);
+    if (rc == API_PARAM_ABSENT) {
+        *out = def;
+        return EH_OK;
+    }
+    if (rc == EH_OK && api_util_parse_int(v, min, max, out) == EH_OK)
+        return EH_OK;
+    char what[96];
+    snprintf(what, sizeof(what), "must be given once, as a whole number from %lld to %lld", (long long)min,
+             (long long)max);
+    *answer = api_params_refuse(c, rq, name, what);
+    return EH_DECLINED;
+}
+
 enum MHD_Result api_params_refuse(struct MHD_Connection *c, api_request_t *rq, const char *name, const char *what)
 {
     char code[64], message[256];

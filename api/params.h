@@ -39,6 +39,13 @@ EH_MUST_CHECK int api_params_parse_time(const char *s, int64_t *epoch_us);
  */
 EH_MUST_CHECK int api_params_parse_levels(const char *s, unsigned *bits);
 
+/*
+ * Query parameter name as a whole number in [min, max], def when absent:
+ * EH_OK, or EH_DECLINED with the 400 naming it queued in *answer.
+ */
+EH_MUST_CHECK int api_params_int(struct MHD_Connection *c, struct api_request *rq, const char *name, int64_t def,
+                                 int64_t min, int64_t max, int64_t *out, enum MHD_Result *answer);
+
 /* Queues the 400 {"error":{"code":"invalid_<name>","message":"<name>: <what>"}}. */
 enum MHD_Result api_params_refuse(struct MHD_Connection *c, struct api_request *rq, const char *name,
                                   const char *what);

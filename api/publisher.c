@@ -8,7 +8,9 @@
  * answers (eh_job_queue_republish).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "job_queue.h"
@@ -214,4 +216,28 @@ int api_publisher_start(api_publisher_t *pub)
     }
     pub->started = true;
     return EH_OK;
+}
+
+int api_publisher_event(api_publisher_t *pub, const eh_job_t *job, const char *event)
+{
+    json_t *o = eh_job_event_json(job, event, eh_time_now_ms());
+    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body == NULL)
+        return EH_AGAIN;
+    char key[8 + EH_UUID_STRLEN];
+    snprintf(key, sizeof(key), "job.%s", job->id);
+    pthread_mutex_lock(&pub->mu);
+    int rc = EH_AGAIN;
+    if (connected_locked(pub)) {
+        rc = eh_mq_publish_confirmed(pub->mq, EH_MQ_PROGRESS_EXCHANGE, key, body, strlen(body), CONFIRM_TIMEOUT_MS);
+        if (rc != EH_OK)
+            drop_locked(pub); /* a late confirm must not be taken for the next message's */
+    }
+    pthread_mutex_unlock(&pub->mu);
+    free(body);
+    if (rc != EH_OK)
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", job->id, "event", event),
+                  "event not published; WebSocket relays make it up from the database");
+    return rc == EH_OK ? EH_OK : EH_AGAIN;
 }

@@ -66,7 +66,8 @@ int api_ws_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN 
         !eh_uuid_valid(json_string_value(id), json_string_length(id)))
         goto out;
     const char *name = json_string_value(ev);
-    bool term = strcmp(name, "completed") == 0 || strcmp(name, "failed") == 0;
+    bool term = strcmp(name, "completed") == 0 || strcmp(name, "failed") == 0 || strcmp(name, "cancelled") == 0 ||
+                strcmp(name, "deleted") == 0;
     bool coal = strcmp(name, "started") == 0 || strcmp(name, "progress") == 0;
     if (!term && !coal)
         goto out; /* "snapshot" is ours alone; anything else is not in the contract */

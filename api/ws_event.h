@@ -28,7 +28,7 @@
 typedef struct api_ws_frame {
     int refs;
     int64_t seq;      /* the job's event_seq this frame reflects */
-    bool terminal;    /* completed / failed (or a final snapshot): the session closes with 1000 after it */
+    bool terminal;    /* completed / failed / cancelled / deleted (or a final snapshot): close with 1000 after it */
     bool coalescable; /* started / progress: may give way to a newer event when a queue is full */
     size_t len;
     unsigned char buf[]; /* LWS_PRE + len bytes */
