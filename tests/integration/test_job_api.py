@@ -206,7 +206,7 @@ def test_entries_in_line_order_with_every_field(start_api, start_worker, db):
     assert pages == 3
     assert [e["line_no"] for e in entries] == list(range(1, 251))
     e = entries[6]
-    assert e == {"line_no": 7, "timestamp": "2026-11-21T10:00:07.007Z", "level": "warn", "message": "line 7",
+    assert e == {"line_no": 7, "timestamp": "2026-11-21T10:00:07.007Z", "level": "debug", "message": "line 7",
                  "service": "svc", "attributes": {"k": 7}}
     r = get(api, f"/api/v1/jobs/{job_id}/entries")
     assert len(r.json()["entries"]) == 100  # default limit
@@ -306,16 +306,17 @@ def test_entries_cursor_of_another_job_is_400(start_api, db):
 def test_errors_truncated_and_offset_bounds(start_api, start_worker, db):
     api = start_api()
     start_worker()
-    r = upload(api, "app.jsonl", "not json\n" * 5 + lines(5))
+    r = upload(api, "app.jsonl", lines(1) + "not json\n" * 5 + lines(5))
     job_id = r.json()["job_id"]
     wait_job(db, job_id)
     body = get(api, f"/api/v1/jobs/{job_id}/errors").json()
     assert body["total"] == 5 and body["truncated"] is False and len(body["errors"]) == 5
+    assert [e["line_no"] for e in body["errors"]] == [2, 3, 4, 5, 6]
     # The worker stores at most EH_MAX_ERRORS_STORED reasons and counts the rest: the API says so.
     query(db, "UPDATE jobs SET lines_invalid = 12 WHERE id = %s", job_id)
     body = get(api, f"/api/v1/jobs/{job_id}/errors", limit=2, offset=4).json()
     assert body["total"] == 12 and body["truncated"] is True
-    assert [e["line_no"] for e in body["errors"]] == [5]
+    assert [e["line_no"] for e in body["errors"]] == [6]
     body = get(api, f"/api/v1/jobs/{job_id}/errors", offset=1000000000).json()
     assert body["errors"] == [] and body["offset"] == 1000000000
     r = get(api, f"/api/v1/jobs/{job_id}/errors", offset=1000000001)
@@ -443,7 +444,7 @@ def test_cancel_sends_cancelled_event_and_closes_1000(start_api, db):
 def test_delete_removes_job_entries_errors_and_object(start_api, start_worker, db):
     api = start_api()
     start_worker(EH_REAPER_INTERVAL_MS=200)
-    r = upload(api, "app.jsonl", "oops\n" + lines(30000))
+    r = upload(api, "app.jsonl", lines(1) + "oops\n" + lines(30000))
     job_id = r.json()["job_id"]
     wait_job(db, job_id, timeout=120)
     key = query(db, "SELECT object_key FROM jobs WHERE id = %s", job_id)[0][0]
