@@ -54,7 +54,7 @@ enum MHD_Result api_jobs_cancel(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     enum MHD_Result answer;
     if (change_job(ctx, c, rq, api_jobq_cancel, "cancelled", &job, &answer) != EH_OK)
         return answer;
-    (void)api_publisher_event(ctx->pub, &job, "cancelled"); /* logged; relays make a lost one up */
+    (void)api_publisher_event(ctx->pub, &job, EH_EVENT_CANCELLED); /* logged; relays make a lost one up */
     json_t *body = eh_job_to_json(&job);
     eh_job_clear(&job);
     if (body == NULL)
@@ -68,7 +68,7 @@ enum MHD_Result api_jobs_delete(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     enum MHD_Result answer;
     if (change_job(ctx, c, rq, api_jobq_delete, "deleted", &job, &answer) != EH_OK)
         return answer;
-    (void)api_publisher_event(ctx->pub, &job, "deleted");
+    (void)api_publisher_event(ctx->pub, &job, EH_EVENT_DELETED);
     eh_job_clear(&job);
     return api_http_send_empty(c, rq, MHD_HTTP_NO_CONTENT);
 }
