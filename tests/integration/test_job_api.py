@@ -516,6 +516,22 @@ def test_websocket_connected_during_cancel_and_delete_gets_a_final_event_and_clo
     assert e.value.status_code == 404
 
 
+def test_websocket_of_a_job_gone_without_its_event_is_ended_by_the_safety_poll(start_api, db):
+    """The "deleted" event was lost (here: the row removed behind the API's back): the relay's re-read ends it."""
+    api = start_api()
+    job_id = upload(api, "app.jsonl", lines(10)).json()["job_id"]  # no worker: it stays queued
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=ws_events(api, job_id, timeout=40)))
+    t.start()
+    time.sleep(1.0)
+    query(db, "DELETE FROM jobs WHERE id = %s", job_id)
+    t.join(40)
+    events, code = result["r"]
+    assert code == 1000
+    assert [e["event"] for e in events] == ["snapshot", "deleted"]
+    assert events[1]["job_id"] == job_id and events[1]["seq"] > events[0]["seq"]
+
+
 def test_retention_deletes_old_terminal_jobs_in_the_background(start_api, start_worker, db):
     api = start_api()
     old = insert_job(db, status="completed")
