@@ -36,13 +36,6 @@ static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
     return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "job_not_found", "no job with this id");
 }
 
-/* Loads the job (a valid UUID) into out: EH_OK, EH_DECLINED (unknown), EH_AGAIN (database down) or EH_ERR. */
-static int load_job(api_ctx_t *ctx, const char *id, size_t id_len, eh_job_t *out)
-{
-    char idbuf[EH_UUID_STRLEN + 1];
-    lowercase_id(idbuf, id, id_len);
-    return api_lookup_job(ctx->lookup, idbuf, out);
-}
 
 enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
 {
@@ -53,18 +46,16 @@ enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t 
     return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not read the job");
 }
 
-/*
- * The job of a request's id: true with job filled, or false with the
- * error answer (400, 404, 503, 500) already queued in *answer.
- */
-static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                           size_t id_len, eh_job_t *job, enum MHD_Result *answer)
+bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job,
+                  enum MHD_Result *answer)
 {
-    if (!eh_uuid_valid(id, id_len)) {
+    if (!eh_uuid_valid(rq->id, rq->id_len)) {
         *answer = bad_id(c, rq);
         return false;
     }
-    int rc = load_job(ctx, id, id_len, job);
+    char idbuf[EH_UUID_STRLEN + 1];
+    lowercase_id(idbuf, rq->id, rq->id_len);
+    int rc = api_lookup_job(ctx->lookup, idbuf, rq->caller.tenant_id, job);
     if (rc != EH_OK) {
         *answer = api_jobs_answer_failure(c, rq, rc);
         return false;
@@ -74,11 +65,9 @@ static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request
 
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    const char *id = rq->id;
-    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
-    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+    if (!api_job_load(ctx, c, rq, &job, &answer))
         return answer;
     json_t *body = eh_job_to_json(&job);
     eh_job_clear(&job);
@@ -153,11 +142,9 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
 
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    const char *id = rq->id;
-    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
-    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+    if (!api_job_load(ctx, c, rq, &job, &answer))
         return answer;
     eh_job_clear(&job);
     return api_http_send_error(c, rq, MHD_HTTP_NOT_IMPLEMENTED, "websocket_unavailable",

@@ -17,11 +17,20 @@ import websockets
 
 from conftest import query, s3_get, upload, wait_for, wait_job, wait_worker_ready
 
-DEFAULT_TENANT = "00000000-0000-0000-0000-000000000000"
 TERMINAL = ("completed", "failed", "cancelled")
+_TEST_TENANT = {}
 
 
-def insert_job(db, status="completed", created_at=None, tenant=DEFAULT_TENANT, **cols):
+@pytest.fixture(autouse=True)
+def _test_tenant(tenant):
+    """The tenant whose write key every started eh-api sends by default: rows inserted here belong to it."""
+    _TEST_TENANT["id"] = tenant.id
+    yield
+    _TEST_TENANT.clear()
+
+
+def insert_job(db, status="completed", created_at=None, tenant=None, **cols):
+    tenant = tenant or _TEST_TENANT["id"]
     job_id = str(uuid.uuid4())
     query(db, "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, status, created_at, tenant_id, "
               "completed_at) VALUES (%s, 'x.jsonl', %s, 10, 1, %s, COALESCE(%s::timestamptz, now()), %s, "
@@ -33,6 +42,7 @@ def insert_job(db, status="completed", created_at=None, tenant=DEFAULT_TENANT, *
 
 
 def other_tenant(db):
+    """A tenant that is not the caller's (no key needed: its jobs must stay invisible)."""
     tid = str(uuid.uuid4())
     query(db, "INSERT INTO tenants (id, name) VALUES (%s, %s)", tid, "t-" + tid[:8])
     return tid
@@ -173,6 +183,41 @@ def test_list_cursor_forged_truncated_or_of_another_kind_is_400(start_api, db):
     ecursor = get(api, f"/api/v1/jobs/{job_id}/entries", limit=1).json()["next_cursor"]
     assert ecursor
     assert get(api, "/api/v1/jobs", cursor=ecursor).status_code == 400
+
+
+def test_cursor_of_another_tenant_is_400(start_api, db, make_tenant):
+    """The same server, the same listing, the same position: made for one tenant, refused for another."""
+    api = start_api()
+    other = make_tenant()
+    for i in range(3):
+        insert_job(db, created_at=f"2026-11-21T10:00:{i:02d}Z")
+        insert_job(db, created_at=f"2026-11-21T10:00:{i:02d}Z", tenant=other.id)
+    mine = get(api, "/api/v1/jobs", limit=1).json()["next_cursor"]
+    theirs = requests.get(api.url + "/api/v1/jobs", params={"limit": 1}, headers=other.headers(), timeout=10)
+    assert theirs.status_code == 200 and len(theirs.json()["jobs"]) == 1
+    r = requests.get(api.url + "/api/v1/jobs", params={"limit": 1, "cursor": mine}, headers=other.headers(),
+                     timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+    assert get(api, "/api/v1/jobs", limit=1, cursor=mine).status_code == 200
+    # and the other tenant's jobs never show in my list
+    ids = {j["job_id"] for j in get(api, "/api/v1/jobs", limit=200).json()["jobs"]}
+    assert len(ids) == 3 and not ids & {r[0] for r in query(db, "SELECT id::text FROM jobs WHERE tenant_id = %s",
+                                                               other.id)}
+
+
+def test_read_key_may_list_but_not_cancel_or_delete(start_api, db, tenant):
+    api = start_api()
+    job_id = insert_job(db, status="queued")
+    done_id = insert_job(db, status="completed")
+    read = tenant.headers("read")
+    assert requests.get(api.url + "/api/v1/jobs", headers=read, timeout=10).status_code == 200
+    assert requests.get(f"{api.url}/api/v1/jobs/{done_id}/entries", headers=read, timeout=10).status_code == 200
+    r = requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", headers=read, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = requests.delete(f"{api.url}/api/v1/jobs/{done_id}", headers=read, timeout=10)
+    assert r.status_code == 403
+    assert requests.get(api.url + "/api/v1/jobs", headers={"Authorization": None}, timeout=10).status_code == 401
+    assert query(db, "SELECT status FROM jobs WHERE id = %s", job_id)[0][0] == "queued"
 
 
 def test_cursor_of_another_deployment_secret_is_400(start_api, db):
@@ -416,7 +461,8 @@ def test_cancel_while_the_last_batch_commits_ends_exactly_once(start_api, start_
 def ws_events(api, job_id, timeout=30):
     async def run():
         events = []
-        async with websockets.connect(f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}", open_timeout=20) as ws:
+        url = f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}?access_token={api.key}"
+        async with websockets.connect(url, open_timeout=20) as ws:
             async for msg in ws:
                 events.append(json.loads(msg))
         return events, ws.close_code
