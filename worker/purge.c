@@ -40,7 +40,8 @@ static const char SQL_RETENTION[] =
     "SELECT " EH_JOB_COLUMNS " FROM d";
 
 static const char SQL_NEXT[] =
-    "SELECT job_id::text, object_key, lines_total, purged_through FROM job_purges ORDER BY requested_at, job_id LIMIT 1";
+    "SELECT job_id::text, object_key, lines_total, purged_through FROM job_purges "
+    "ORDER BY requested_at, job_id LIMIT 1";
 
 /* One batch: entries and errors of lines ($2, $3], and the progress mark, in one transaction. */
 static const char SQL_BATCH[] =
