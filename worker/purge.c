@@ -68,8 +68,8 @@ worker_purge_t *worker_purge_create(const eh_config_t *cfg)
     }
     eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint,
                             .bucket = cfg->s3_bucket,
-                            .access_key = cfg->s3_access_key,
-                            .secret_key = cfg->s3_secret_key,
+                            .access_key = cfg->worker_s3_access_key, /* the worker reads and deletes */
+                            .secret_key = cfg->worker_s3_secret_key,
                             .https = cfg->s3_https != 0,
                             .timeout_ms = 30000};
     p->s3 = eh_s3_create(&s3cfg);
