@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "event.h"
 #include "job.h"
 #include "job_queue.h"
 #include "s3.h"
@@ -120,6 +121,8 @@ enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, 
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
+/* Queues an empty response (204). */
+enum MHD_Result api_http_send_empty(struct MHD_Connection *c, api_request_t *rq, int status);
 /* Queues {"error":{"code":code,"message":message}}; a 503 carries Retry-After. */
 enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
                                     const char *message);
@@ -270,6 +273,24 @@ bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, e
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/*
+ * The {id} of rq as a lowercase UUID into out: true; false with the 400
+ * queued in *answer.
+ */
+bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[EH_UUID_STRLEN + 1],
+                         enum MHD_Result *answer);
+/* Queues the answer to a failed job query: 404 (EH_DECLINED), 503 (EH_AGAIN) or 500. */
+enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc);
+
+/* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
+
+enum MHD_Result api_jobs_list(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_entries(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- job_actions.c: POST /api/v1/jobs/<id>/cancel, DELETE /api/v1/jobs/<id> ---- */
+
+enum MHD_Result api_jobs_cancel(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_delete(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
 /* ---- admin.c: the /api/v1/admin/ endpoints (the admin token only) ---- */
 
@@ -299,6 +320,13 @@ EH_MUST_CHECK int api_publisher_check(api_publisher_t *pub);
  * the database was not there (the re-publisher will publish it).
  */
 EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key);
+/*
+ * Publishes a job event (cancelled, deleted) on eh.progress with a confirm,
+ * for the WebSocket relays of every eh-api process. EH_OK or EH_AGAIN,
+ * logged here, so callers may ignore it: a relay re-reads its silent jobs
+ * from PostgreSQL and makes the event up.
+ */
+int api_publisher_event(api_publisher_t *pub, const eh_job_t *job, eh_event_kind_t kind);
 
 /* ---- util.c: pure helpers (unit-tested) ---- */
 

@@ -75,6 +75,9 @@ typedef struct eh_config {
     int64_t readyz_refresh_ms;
 
     /* job API depth (issue 12) */
+    char *cursor_secret;        /* "derive", "random" or the key itself */
+    int64_t entries_scan_lines; /* line numbers one filtered entries page scans at most */
+    int64_t retention_days;     /* 0: keep forever */
 
     /* GraphQL (issue 13) */
 
