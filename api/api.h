@@ -152,6 +152,12 @@ void api_offload_destroy(api_offload_t *o);
  * thread could be started: c is not suspended and the work has not run.
  */
 EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
+/*
+ * Work of no connection (freeing what an aborted request left: a large spool
+ * file, a cut S3 PUT) on a thread of its own; the drain waits for it too.
+ * EH_OK; EH_ERR when no thread could be started (the work has not run).
+ */
+EH_MUST_CHECK int api_offload_detached(api_offload_t *o, api_offload_fn work, void *arg);
 /* Returns once no work runs: the daemon must not stop while a connection is suspended. */
 void api_offload_drain(api_offload_t *o);
 

@@ -89,6 +89,11 @@ static const cf_row_t rows[] = {
     /* abuse and faults (issue 11) */
 
     /* job API depth (issue 12) */
+    {"EH_SPOOL_MAX_BYTES", CF_INT, 0, 1024 * GIB, "4294967296", OFF(spool_max_bytes), false,
+     "bytes all uploads may hold in EH_SPOOL_DIR together; beyond it an upload gets 503 + Retry-After (0: no limit)",
+     NULL},
+    {"EH_IDEMPOTENCY_TTL_S", CF_INT, 1, 30 * 86400, "86400", OFF(idempotency_ttl_s), false,
+     "seconds an upload's Idempotency-Key gives its first answer again", NULL},
 
     /* GraphQL (issue 13) */
 
