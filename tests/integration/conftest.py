@@ -258,7 +258,7 @@ def purge_queues():
 def clean_state():
     """Every test starts with no jobs, no entries and empty queues."""
     conn = db_connect()
-    query(conn, "TRUNCATE jobs, log_entries, job_errors")
+    query(conn, "TRUNCATE jobs, log_entries, job_errors, idempotency_keys")
     conn.close()
     purge_queues()
     yield
