@@ -201,6 +201,12 @@ enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_reque
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
+/* ---- docs.c: GET /api/v1/openapi.json, /docs, /docs/<asset> ---- */
+
+enum MHD_Result api_docs_openapi(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_page(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_asset(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
 /* ---- health.c ---- */
 
 enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);

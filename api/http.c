@@ -39,6 +39,9 @@ static const api_route_t routes[] = {
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/api/v1/openapi.json", api_docs_openapi, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/docs", api_docs_page, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"GET", "/docs/{id}", api_docs_asset, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -94,6 +94,8 @@ static const cf_row_t rows[] = {
      NULL},
     {"EH_IDEMPOTENCY_TTL_S", CF_INT, 1, 30 * 86400, "86400", OFF(idempotency_ttl_s), false,
      "seconds an upload's Idempotency-Key gives its first answer again", NULL},
+    {"EH_SWAGGER_UI_DIR", CF_STRING, 0, 0, "node_modules/swagger-ui-dist", OFF(swagger_ui_dir), false,
+     "folder of the swagger-ui-dist package, served under /docs", NULL},
 
     /* GraphQL (issue 13) */
 

@@ -62,6 +62,7 @@ typedef struct eh_config {
     /* job API depth (issue 12) */
     int64_t spool_max_bytes;   /* issue 12b: all uploads' spool files together */
     int64_t idempotency_ttl_s; /* issue 12b */
+    char *swagger_ui_dir;      /* issue 12b */
 
     /* GraphQL (issue 13) */
 
