@@ -296,6 +296,12 @@ static int parse_idempotency_key(struct MHD_Connection *c, char out[UPLOAD_IDEM_
     return EH_OK;
 }
 
+api_scope_t api_upload_scope(struct MHD_Connection *c)
+{
+    bool dry_run = false;
+    return parse_dry_run(c, &dry_run) == EH_OK && dry_run ? API_SCOPE_READ : API_SCOPE_WRITE;
+}
+
 static uint64_t content_length(struct MHD_Connection *c)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -143,8 +143,10 @@ void upload_store_delete_object(api_ctx_t *ctx, const char *key);
 EH_MUST_CHECK int upload_record_reserve(api_upload_t *up);
 /*
  * The job row, and the idempotency record of its answer, in one
- * transaction on db. EH_OK with job filled; EH_AGAIN when the database did
- * not answer; EH_ERR. The quota check of the tenant goes here too.
+ * transaction on db that first takes the tenant's quota slot
+ * (api_quota_reserve). EH_OK with job filled; EH_DECLINED when the tenant
+ * has EH_TENANT_MAX_ACTIVE_JOBS active jobs (nothing written); EH_AGAIN when
+ * the database did not answer; EH_ERR.
  */
 EH_MUST_CHECK int upload_record_insert(eh_db_t *db, api_upload_t *up, eh_job_t *job);
 /* Runs the record stage (connection, insert, the doubt after a lost answer). EH_OK or answer set. */

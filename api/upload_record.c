@@ -169,22 +169,25 @@ int upload_record_insert(eh_db_t *db, api_upload_t *up, eh_job_t *job)
     uint64_t total = up->newlines + (up->last != '\n' ? 1 : 0);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)up->file_bytes);
     snprintf(lines, sizeof(lines), "%llu", (unsigned long long)total);
-    const char *params[] = {up->id, up->file_name, up->key, size, lines, up->rq->caller.tenant_id};
-    bool tx = up->idem_reserved;
-    if (tx && eh_db_begin(db) != EH_OK)
-        return EH_AGAIN;
+    const char *tenant_id = up->rq->caller.tenant_id;
+    const char *params[] = {up->id, up->file_name, up->key, size, lines, tenant_id};
+    /* Opens the transaction with the tenant's row locked: N uploads racing for the last slot, one wins. */
+    int rc = api_quota_reserve(db, tenant_id, up->ctx->cfg->tenant_max_active_jobs);
+    if (rc != EH_OK)
+        return rc;
     int status = EH_AGAIN;
     PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 6, params, &status);
-    int rc = res != NULL ? eh_job_from_row(res, 0, job) : status;
+    rc = res != NULL ? eh_job_from_row(res, 0, job) : status;
     PQclear(res);
-    if (tx) {
-        if (rc == EH_OK)
-            rc = settle_key(db, up, job);
-        if (rc == EH_OK)
-            rc = eh_db_commit(db);
-        if (rc != EH_OK)
-            eh_db_rollback(db);
+    if (rc == EH_OK && up->idem_reserved)
+        rc = settle_key(db, up, job);
+    if (rc != EH_OK) {
+        eh_db_rollback(db);
+        return rc == EH_DECLINED ? EH_ERR : rc; /* EH_DECLINED means the quota, and only before the INSERT */
     }
+    rc = eh_db_commit(db);
+    if (rc != EH_OK)
+        eh_job_clear(job);
     return rc;
 }
 
@@ -193,13 +196,13 @@ int upload_record_insert(eh_db_t *db, api_upload_t *up, eh_job_t *job)
  * the commit)? EH_OK with out filled when it was, EH_DECLINED when it surely
  * was not, EH_AGAIN when nobody can tell.
  */
-static int find_after_failure(api_ctx_t *ctx, const char *id, eh_job_t *out)
+static int find_after_failure(api_ctx_t *ctx, const char *id, const char *tenant_id, eh_job_t *out)
 {
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL)
         return EH_AGAIN;
-    int rc = eh_job_load(db, id, out);
+    int rc = eh_job_load(db, id, tenant_id, out);
     eh_db_pool_release(ctx->db, db);
     return rc == EH_OK || rc == EH_DECLINED ? rc : EH_AGAIN;
 }
@@ -220,7 +223,14 @@ int upload_record_run(api_upload_t *up)
         up->recorded = true;
         return EH_OK;
     }
-    int found = find_after_failure(ctx, up->id, &up->job);
+    if (rc == EH_DECLINED) {
+        upload_store_delete_object(ctx, up->key); /* rolled back before the INSERT */
+        upload_answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded",
+                            "this tenant has EH_TENANT_MAX_ACTIVE_JOBS jobs queued or processing; wait for one to "
+                            "finish");
+        return EH_ERR;
+    }
+    int found = find_after_failure(ctx, up->id, up->rq->caller.tenant_id, &up->job);
     if (found == EH_OK) {
         up->recorded = true; /* committed after all: go on as if the INSERT had answered */
         return EH_OK;
