@@ -378,3 +378,92 @@ def test_wrong_or_read_only_key_exits_3(start_api):
     assert p.returncode == 3 and "(forbidden, HTTP 403)" in p.stderr
     p = eh("status", job, env=cli_env(api, EH_API_KEY=api.read_key))  # a read key reads
     assert p.returncode == 5 and "HTTP 404" in p.stderr
+
+
+# ---- jobs, entries, cancel, delete (the job API of issue 12)
+
+def completed_job(api):
+    p = eh("--json", "upload", MIXED, "--follow", env=cli_env(api))
+    assert p.returncode == 0, p.stderr
+    return json_lines(p.stdout)[0]["job_id"]
+
+
+def test_jobs_and_entries(start_api, start_worker):
+    api = start_api()
+    start_worker()
+    job_id = completed_job(api)
+    p = eh("jobs", env=cli_env(api))
+    assert p.returncode == 0
+    assert re.search(rf"^{job_id}\s+completed\s+100\.0%\s+16/16 \(8\)\s+\S+\s+mixed\.jsonl$", p.stdout, re.M), p.stdout
+    assert [j["job_id"] for j in json_lines(eh("--json", "jobs", "--status", "completed", env=cli_env(api)).stdout)] \
+        == [job_id]
+    assert eh("--json", "jobs", "--status", "failed", env=cli_env(api)).stdout == ""
+    want = requests.get(f"{api.url}/api/v1/jobs/{job_id}/entries?limit=1000", timeout=10).json()["entries"]
+    assert json_lines(eh("--json", "entries", job_id, env=cli_env(api)).stdout) == want
+    errs = [e for e in want if e["level"] == "error"]
+    assert errs and json_lines(eh("--json", "entries", job_id, "--level", "error", env=cli_env(api)).stdout) == errs
+    word = want[0]["message"].split()[0].upper()
+    got = json_lines(eh("--json", "entries", job_id, "--q", word, env=cli_env(api)).stdout)
+    assert got and all(word.lower() in e["message"].lower() for e in got)
+    plain = eh("entries", job_id, "--limit", "2", env=cli_env(api)).stdout.splitlines()
+    assert len(plain) == 2 and plain[0].split()[0] == str(want[0]["line_no"]) and plain[0].endswith(want[0]["message"])
+    p = eh("entries", job_id, "--since", "yesterday", env=cli_env(api))
+    assert p.returncode == 5 and "HTTP 400" in p.stderr
+
+
+def test_cancel_ends_a_follow_with_exit_1_then_delete(start_api, start_worker, tmp_path):
+    api = start_api()
+    start_worker(EH_LINE_DELAY_MAX_MS=300)
+    up = eh("--json", "upload", SAMPLE, env=cli_env(api))
+    job_id = json_lines(up.stdout)[0]["job_id"]
+    p = eh("delete", job_id, env=cli_env(api))
+    assert p.returncode == 5 and "(conflict, HTTP 409)" in p.stderr  # still running
+    with open(tmp_path / "out", "w") as out:
+        follower = subprocess.Popen([EH, "--json", "follow", job_id], env=cli_env(api), stdout=out,
+                                    stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: json_lines((tmp_path / "out").read_text()), 30, what="the first event")
+        p = eh("cancel", job_id, env=cli_env(api))
+        assert p.returncode == 0, p.stderr
+        assert follower.wait(timeout=60) == 1
+    events = json_lines((tmp_path / "out").read_text())
+    assert events[-1]["status"] == "cancelled"
+    assert rest_job(api, job_id)["status"] == "cancelled"
+    p = eh("cancel", job_id, env=cli_env(api))
+    assert p.returncode == 5 and "(conflict, HTTP 409)" in p.stderr
+    p = eh("delete", job_id, env=cli_env(api))
+    assert p.returncode == 0 and p.stdout == f"job {job_id} deleted\n"
+    p = eh("status", job_id, env=cli_env(api))
+    assert p.returncode == 5 and "HTTP 404" in p.stderr
+
+
+def test_entries_print_control_characters_escaped(start_api, start_worker, tmp_path):
+    api = start_api()
+    start_worker()
+    f = tmp_path / "odd.jsonl"
+    f.write_text(json.dumps({"ts": "2026-11-21T10:00:00Z", "level": "warn", "msg": "two\nlines \x1b[31mred\x1b[0m"}) + "\n")
+    p = eh("--json", "upload", str(f), "--follow", env=cli_env(api))
+    job_id = json_lines(p.stdout)[0]["job_id"]
+    p = eh("entries", job_id, env=cli_env(api))
+    assert p.returncode == 0
+    assert p.stdout.splitlines()[0].endswith("warn    two\\nlines \\x1b[31mred\\x1b[0m")
+    assert "\x1b" not in p.stdout
+
+
+# ---- dry run and Idempotency-Key (issue 12, part b)
+
+def test_dry_run_and_idempotent_upload(start_api):
+    api = start_api()
+    p = eh("upload", MIXED, "--dry-run", env=cli_env(api))
+    assert p.returncode == 1  # invalid lines found
+    assert re.search(r"mixed\.jsonl: 16 lines, 7 valid, 8 invalid, 1 blank", p.stdout), p.stdout
+    assert re.search(r"^  line 3: ", p.stdout, re.M)
+    p = eh("--json", "upload", SAMPLE, "--dry-run", env=cli_env(api))
+    assert p.returncode == 0
+    assert json_lines(p.stdout)[0]["lines_valid"] == 50
+    first = eh("--json", "upload", SAMPLE, "--idempotency-key", "deploy-42", env=cli_env(api))
+    again = eh("upload", SAMPLE, "--idempotency-key", "deploy-42", env=cli_env(api))
+    assert first.returncode == 0 and again.returncode == 0
+    job_id = json_lines(first.stdout)[0]["job_id"]
+    assert again.stdout.startswith(f"job {job_id} ") and "earlier upload with this idempotency key" in again.stdout
+    p = eh("upload", MIXED, "--idempotency-key", "deploy-42", env=cli_env(api))
+    assert p.returncode == 5 and "(idempotency_conflict, HTTP 409)" in p.stderr

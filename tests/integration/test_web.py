@@ -72,3 +72,17 @@ def test_browser_wrong_key_is_refused_in_words(start_api):
     api = start_api()
     found = browse(api, "wrongkey")
     assert "API key was not accepted" in found["alert"]
+
+
+def test_browser_entries_filtered_by_level(start_api, start_worker):
+    api = start_api()
+    start_worker()
+    found = browse(api, "entries")
+    assert found["level_rows"] > 0
+
+
+def test_browser_cancel_a_slow_job(start_api, start_worker):
+    api = start_api()
+    start_worker(EH_LINE_DELAY_MAX_MS=2000)
+    found = browse(api, "cancel")
+    assert found["api_status"] == "cancelled"
