@@ -51,8 +51,12 @@ typedef enum MHD_Result (*api_handler_fn)(api_ctx_t *ctx, struct MHD_Connection 
 typedef enum { API_AUTH_NONE, API_AUTH_KEY, API_AUTH_ADMIN } api_auth_t;
 /* The scope a key needs: read routes admit read and write keys, write routes only write keys. */
 typedef enum { API_SCOPE_READ, API_SCOPE_WRITE } api_scope_t;
-/* How a route takes its body: none (a little is read and dropped), or streamed to api_upload_*. */
-typedef enum { API_BODY_NONE, API_BODY_STREAM } api_body_t;
+/*
+ * How a route takes its body: none (a little is read and dropped), streamed
+ * to api_upload_*, or collected whole (at most the route's max_body bytes;
+ * more is 413) and handed to the handler as rq->body (.p NUL-terminated, .len bytes).
+ */
+typedef enum { API_BODY_NONE, API_BODY_STREAM, API_BODY_COLLECT } api_body_t;
 
 typedef struct api_route {
     const char *method;  /* GET (HEAD too), POST, DELETE */
@@ -61,6 +65,7 @@ typedef struct api_route {
     api_auth_t auth;
     api_scope_t scope;
     api_body_t body;
+    size_t max_body; /* API_BODY_COLLECT: the largest body accepted */
 } api_route_t;
 
 /* The caller a request was identified as (api_auth_request); every job query is scoped to tenant_id. */
@@ -79,6 +84,9 @@ struct api_request {
     uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
     const api_route_t *route; /* NULL until routed */
     bool streaming;           /* the route's body goes to api_upload_continue */
+    bool collecting;          /* the route's body is collected into body (API_BODY_COLLECT) */
+    bool body_refused;        /* the body passed max_body: a 413 is queued after the last call */
+    eh_buf_t body;            /* API_BODY_COLLECT: the request body so far; NUL-terminated when handed over */
     const char *id;           /* the {id} segment of the path (not NUL-terminated), id_len bytes */
     size_t id_len;
     api_caller_t caller;
