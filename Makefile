@@ -162,6 +162,8 @@ format-check:
 # ---- job API depth, OpenAPI (issue 12)
 
 # ---- GraphQL (issue 13)
+# The schema's SDL is embedded by gql_sdl.c (.incbin), which the compiler's dependency list does not see.
+$(BUILD)/api/graphql/gql_sdl.o: api/graphql/schema.graphql
 
 # ---- metrics, nginx, Prometheus (issue 14)
 

@@ -24,6 +24,7 @@
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
 typedef struct api_lookup api_lookup_t;
+typedef struct api_graphql api_graphql_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
@@ -34,6 +35,7 @@ typedef struct api_ctx {
     api_publisher_t *pub;  /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    api_graphql_t *graphql; /* the schema and resolvers of /graphql */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
 
@@ -86,6 +88,7 @@ struct api_request {
     bool streaming;           /* the route's body goes to api_upload_continue */
     bool collecting;          /* the route's body is collected into body (API_BODY_COLLECT) */
     bool body_refused;        /* the body passed max_body: a 413 is queued after the last call */
+    size_t body_max;          /* the route's max_body */
     eh_buf_t body;            /* API_BODY_COLLECT: the request body so far; NUL-terminated when handed over */
     const char *id;           /* the {id} segment of the path (not NUL-terminated), id_len bytes */
     size_t id_len;
@@ -112,6 +115,9 @@ EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t 
 
 /* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
+/* The same with a Content-Type other than application/json (NULL: application/json) and one more header. */
+enum MHD_Result api_http_send_json_as(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                      const char *content_type, const char *hname, const char *hvalue);
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
@@ -202,6 +208,21 @@ PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- graphql/gql_http.c: /graphql ---- */
+
+/* The largest POST /graphql body: a 64 KiB document, JSON-escaped, and its variables. */
+#define API_GRAPHQL_MAX_BODY (256 * 1024)
+
+/*
+ * Parses the embedded schema and checks the resolver table against it
+ * (a field without a resolver, or a resolver without a field, is logged
+ * and returns NULL: eh-api does not start).
+ */
+EH_MUST_CHECK api_graphql_t *api_graphql_create(void);
+void api_graphql_destroy(api_graphql_t *g);
+/* GET /graphql (queries only) and POST /graphql (application/json). */
+enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
 /* ---- health.c ---- */
 

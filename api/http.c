@@ -40,6 +40,8 @@ static const api_route_t routes[] = {
     {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_COLLECT, API_GRAPHQL_MAX_BODY},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
 };
@@ -114,7 +116,7 @@ json_t *api_http_error_body(const char *code, const char *message)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int status, char *text, size_t len,
-                             const char *hname, const char *hvalue)
+                             const char *content_type, const char *hname, const char *hvalue)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -122,7 +124,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
         return MHD_NO;
     }
     enum MHD_Result ok = MHD_YES;
-    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
+    if (MHD_add_response_header(resp, "Content-Type", content_type != NULL ? content_type : "application/json") !=
+            MHD_YES ||
         MHD_add_response_header(resp, "Server", "event-horizon") != MHD_YES)
         ok = MHD_NO;
     if (ok == MHD_YES && status == MHD_HTTP_SERVICE_UNAVAILABLE &&
@@ -140,14 +143,20 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
     return ok;
 }
 
-enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
-                                          const char *hname, const char *hvalue)
+enum MHD_Result api_http_send_json_as(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                      const char *content_type, const char *hname, const char *hvalue)
 {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         return MHD_NO;
-    return queue(c, rq, status, text, strlen(text), hname, hvalue);
+    return queue(c, rq, status, text, strlen(text), content_type, hname, hvalue);
+}
+
+enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                          const char *hname, const char *hvalue)
+{
+    return api_http_send_json_as(c, rq, status, body, NULL, hname, hvalue);
 }
 
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body)
@@ -288,7 +297,7 @@ static enum MHD_Result collect_body(api_request_t *rq, const char *data, size_t 
     size_t n = *size;
     *size = 0;
     if (!rq->body_refused) {
-        int rc = eh_buf_append_max(&rq->body, data, n, rq->route->max_body);
+        int rc = eh_buf_append_max(&rq->body, data, n, rq->body_max);
         if (rc == EH_OK)
             return MHD_YES;
         if (rc != EH_DECLINED)
@@ -319,6 +328,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         if (r != NULL && r->body == API_BODY_COLLECT) {
             rq->collecting = true;
+            rq->body_max = r->max_body;
             /* A declared length over the bound is answered now, before any of the body is read. */
             if (declared_over(c, r->max_body)) {
                 rq->body_refused = true;

@@ -138,6 +138,9 @@ static int serve(const eh_config_t *cfg)
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
     }
+    ctx.graphql = api_graphql_create();
+    if (ctx.graphql == NULL)
+        goto out;
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;
@@ -188,6 +191,7 @@ out:
     }
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_graphql_destroy(ctx.graphql);
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);
