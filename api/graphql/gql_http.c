@@ -232,11 +232,7 @@ enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api
                     json_pack("{s:[{s:s}]}", "errors", "message",
                               "the answer is application/graphql-response+json or application/json"),
                     NULL, NULL);
-    } else if (accept != NULL && !accepts(accept, "application/json", false) &&
-               accepts(accept, "application/graphql-response+json", true)) {
-        a.media = MEDIA_GQL; /* only a wildcard: the specification's preferred type */
-        a.legacy = false;
-    }
+    } /* a wildcard or no Accept at all: application/json, as the audit SHOULDs ask */
     gql_params_t p = {0};
     bool is_get = strcmp(rq->method, "POST") != 0;
     if (is_get) {

@@ -18,6 +18,7 @@ static const char BUILTINS[] =
     "directive @deprecated(reason: String = \"No longer supported\") on FIELD_DEFINITION | ARGUMENT_DEFINITION "
     "| INPUT_FIELD_DEFINITION | ENUM_VALUE\n"
     "directive @specifiedBy(url: String!) on SCALAR\n"
+    "directive @oneOf on INPUT_OBJECT\n"
     "type __Schema { description: String types: [__Type!]! queryType: __Type! mutationType: __Type "
     "subscriptionType: __Type directives: [__Directive!]! }\n"
     "type __Type { kind: __TypeKind! name: String description: String specifiedByURL: String "
