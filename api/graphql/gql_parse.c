@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gql.h"
+#include "utf8.h"
 
 /* ---- arena ---- */
 
@@ -162,32 +163,10 @@ static void fail_oom(parser_t *ps)
     }
 }
 
-/* Length of the valid UTF-8 sequence at p, 0 when invalid. */
+/* Length of the valid UTF-8 sequence at p, 0 when invalid (the project's one validator). */
 static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 {
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
-        return 0;
-    if ((size_t)(end - p) < need || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return need;
+    return eh_utf8_seq(p, (size_t)(end - p));
 }
 
 static bool is_name_start(char c)
