@@ -499,6 +499,163 @@ static void walk_selections(vctx_t *v, const api_gql_selection_t *sels, const ap
     }
 }
 
+/* ---- OverlappingFieldsCanBeMerged ---- */
+
+typedef struct {
+    const api_gql_selection_t *node;
+    const api_gql_type_t *parent;
+} field_ref_t;
+
+typedef struct {
+    field_ref_t *items;
+    size_t n, cap;
+    bool oom;
+} field_list_t;
+
+static void gather_fields(vctx_t *v, const api_gql_selection_t *sels, const api_gql_type_t *parent, field_list_t *out,
+                          const api_gql_fragment_t **seen, int *n_seen)
+{
+    for (const api_gql_selection_t *s = sels; s != NULL; s = s->next) {
+        if (s->kind == GQL_SEL_FIELD) {
+            if (out->n == out->cap) {
+                size_t cap = out->cap == 0 ? 16 : out->cap * 2;
+                field_ref_t *p = realloc(out->items, cap * sizeof(*p));
+                if (p == NULL) {
+                    out->oom = true;
+                    return;
+                }
+                out->items = p;
+                out->cap = cap;
+            }
+            out->items[out->n++] = (field_ref_t){s, parent};
+        } else if (s->kind == GQL_SEL_INLINE) {
+            gather_fields(v, s->selections, parent, out, seen, n_seen);
+        } else {
+            const api_gql_fragment_t *f = find_fragment(v->doc, s->name);
+            bool done = f == NULL || *n_seen >= 64;
+            for (int i = 0; !done && i < *n_seen; i++)
+                done = seen[i] == f;
+            if (done)
+                continue;
+            seen[(*n_seen)++] = f;
+            gather_fields(v, f->selections, parent, out, seen, n_seen);
+        }
+    }
+}
+
+static bool same_value(const api_gql_value_t *a, const api_gql_value_t *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case GQL_V_BOOLEAN:
+        return a->boolean == b->boolean;
+    case GQL_V_NULL:
+        return true;
+    case GQL_V_LIST: {
+        const api_gql_value_t *x = a->items, *y = b->items;
+        for (; x != NULL && y != NULL; x = x->next, y = y->next)
+            if (!same_value(x, y))
+                return false;
+        return x == NULL && y == NULL;
+    }
+    case GQL_V_OBJECT: {
+        const api_gql_object_field_t *x = a->fields, *y = b->fields;
+        for (; x != NULL && y != NULL; x = x->next, y = y->next)
+            if (strcmp(x->name, y->name) != 0 || !same_value(x->value, y->value))
+                return false;
+        return x == NULL && y == NULL;
+    }
+    default:
+        return a->text_len == b->text_len && memcmp(a->text, b->text, a->text_len) == 0;
+    }
+}
+
+static bool same_args(const api_gql_argument_t *a, const api_gql_argument_t *b)
+{
+    size_t na = 0, nb = 0;
+    for (const api_gql_argument_t *x = a; x != NULL; x = x->next)
+        na++;
+    for (const api_gql_argument_t *y = b; y != NULL; y = y->next)
+        nb++;
+    if (na != nb)
+        return false;
+    for (const api_gql_argument_t *x = a; x != NULL; x = x->next) {
+        const api_gql_argument_t *y = b;
+        while (y != NULL && strcmp(x->name, y->name) != 0)
+            y = y->next;
+        if (y == NULL || !same_value(x->value, y->value))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Fields of one selection set (with its fragments) that share a response
+ * key must be the same field with the same arguments, and what they select
+ * must merge too (checked on the union of their selections).
+ */
+static void check_merge(vctx_t *v, const api_gql_selection_t *const *sets, const api_gql_type_t *const *parents,
+                        int n_sets, int depth)
+{
+    if (depth > API_GQL_MAX_NESTING || v->oom)
+        return;
+    field_list_t fl = {0};
+    const api_gql_fragment_t *seen[64];
+    int n_seen = 0;
+    for (int i = 0; i < n_sets; i++)
+        gather_fields(v, sets[i], parents[i], &fl, seen, &n_seen);
+    if (fl.oom)
+        v->oom = true;
+    bool *done = calloc(fl.n + 1, sizeof(*done));
+    if (done == NULL) {
+        v->oom = true;
+        free(fl.items);
+        return;
+    }
+    for (size_t i = 0; i < fl.n && !v->oom; i++) {
+        if (done[i])
+            continue;
+        const api_gql_selection_t *a = fl.items[i].node;
+        const char *key = a->alias != NULL ? a->alias : a->name;
+        const api_gql_selection_t *subs[64];
+        const api_gql_type_t *sub_parents[64];
+        int n_subs = 0;
+        const api_gql_field_def_t *fd = field_def(v->schema, fl.items[i].parent, a->name);
+        const api_gql_type_t *ft = fd != NULL ? api_gql_typeref_named(fd->type) : NULL;
+        if (a->selections != NULL && ft != NULL) {
+            subs[n_subs] = a->selections;
+            sub_parents[n_subs++] = ft;
+        }
+        bool conflict = false;
+        for (size_t j = i + 1; j < fl.n; j++) {
+            const api_gql_selection_t *b = fl.items[j].node;
+            if (strcmp(key, b->alias != NULL ? b->alias : b->name) != 0)
+                continue;
+            done[j] = true;
+            if (conflict)
+                continue;
+            if (strcmp(a->name, b->name) != 0) {
+                report(v, &b->loc, "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use "
+                       "different aliases on the fields to fetch both if this was intentional.", key, a->name,
+                       b->name);
+                conflict = true;
+            } else if (!same_args(a->args, b->args)) {
+                report(v, &b->loc, "Fields \"%s\" conflict because they have differing arguments. Use different "
+                       "aliases on the fields to fetch both if this was intentional.", key);
+                conflict = true;
+            } else if (b->selections != NULL && ft != NULL && n_subs < 64) {
+                subs[n_subs] = b->selections;
+                sub_parents[n_subs++] = ft;
+            }
+        }
+        if (!conflict && n_subs > 0)
+            check_merge(v, subs, sub_parents, n_subs, depth + 1);
+    }
+    free(done);
+    free(fl.items);
+}
+
 /* ---- document-level rules ---- */
 
 /* NoFragmentCycles: a spread path from fragment f back to itself. */
@@ -676,6 +833,12 @@ int api_gql_validate(const api_gql_schema_t *s, api_gql_document_t *doc, json_t 
             is_used = is_used || used[i] == f;
         if (!is_used)
             report(&v, &f->loc, "Fragment \"%s\" is never used.", f->name);
+    }
+    /* Only a document whose fields are all known reaches the merge check and the depth limit. */
+    for (const api_gql_operation_t *op = doc->operations; op != NULL && v.n_errors == 0; op = op->next) {
+        const api_gql_selection_t *sets[] = {op->selections};
+        const api_gql_type_t *parents[] = {s->query};
+        check_merge(&v, sets, parents, 1, 0);
     }
     if (v.n_errors == 0)
         for (const api_gql_operation_t *op = doc->operations; op != NULL; op = op->next) {

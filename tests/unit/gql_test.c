@@ -377,6 +377,12 @@ static void test_validation_rules(void **state)
     expect_invalid(s, "mutation { hello }", "not configured to execute mutation");
     expect_invalid(s, "type T { a: Int }", "not executable");
     expect_invalid(s, "{ node(id: 1) { __schema { types { name } } } }", "Cannot query field \"__schema\"");
+    expect_valid(s, "{ a: node(id: 1) { id } a: node(id: 1) { name } ...Q } fragment Q on Query { a: node(id: 1) "
+                    "{ color } }");
+    expect_invalid(s, "{ a: hello a: fail }", "Fields \"a\" conflict because \"hello\" and \"fail\" are different");
+    expect_invalid(s, "{ node(id: 1) { id } node(id: 2) { id } }", "differing arguments");
+    expect_invalid(s, "{ node(id: 1) { x: id } ...Q } fragment Q on Query { node(id: 1) { x: name } }",
+                   "Fields \"x\" conflict");
     /* Depth: 11 levels of fields; introspection fields (and what they select) are not counted. */
     expect_valid(s, "{ node(id: 1) { child { child { child { child { child { child { child { child { id } } } } } } } } } }");
     expect_invalid(s, "{ node(id: 1) { child { child { child { child { child { child { child { child { child { id "
