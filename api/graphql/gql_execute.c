@@ -85,7 +85,7 @@ const api_gql_operation_t *api_gql_select_operation(const api_gql_document_t *do
 
 static void type_name_of(const api_gql_typeref_t *t, char *out, size_t n)
 {
-    char inner[128];
+    char inner[96];
     if (t->kind == GQL_T_NAMED) {
         snprintf(out, n, "%s", t->name);
     } else {

@@ -85,7 +85,7 @@ static void type_str(const api_gql_typeref_t *t, char *out, size_t n)
         snprintf(out, n, "?");
         return;
     }
-    char inner[128];
+    char inner[96];
     switch (t->kind) {
     case GQL_T_NAMED:
         snprintf(out, n, "%s", t->name);
