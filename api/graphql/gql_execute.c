@@ -313,8 +313,8 @@ static bool skipped(api_gql_exec_t *ex, const api_gql_directive_t *dirs)
 
 typedef struct group {
     const char *key;
-    const api_gql_selection_t *nodes[16];
-    int n;
+    const api_gql_selection_t **nodes; /* every field node of this response key, in document order */
+    int n, cap;
     struct group *next;
 } group_t;
 
@@ -349,8 +349,17 @@ static void collect(api_gql_exec_t *ex, const api_gql_selection_t *sels, groups_
                 *g->tail = grp;
                 g->tail = &grp->next;
             }
-            if (grp->n < (int)(sizeof(grp->nodes) / sizeof(grp->nodes[0])))
-                grp->nodes[grp->n++] = s;
+            if (grp->n == grp->cap) {
+                int cap = grp->cap == 0 ? 4 : grp->cap * 2;
+                const api_gql_selection_t **nodes = api_gql_exec_alloc(ex, (size_t)cap * sizeof(*nodes));
+                if (nodes == NULL)
+                    return;
+                if (grp->n > 0)
+                    memcpy(nodes, grp->nodes, (size_t)grp->n * sizeof(*nodes));
+                grp->nodes = nodes;
+                grp->cap = cap;
+            }
+            grp->nodes[grp->n++] = s;
         } else if (s->kind == GQL_SEL_INLINE) {
             collect(ex, s->selections, g, visited, n_visited);
         } else {
@@ -762,11 +771,7 @@ static json_t *execute_field(api_gql_exec_t *ex, const api_gql_type_t *parent, v
         return json_null();
     }
     /* The sub-selections of every node of the group, merged. */
-    const api_gql_selection_t *subs[16];
-    int n_subs = 0;
-    for (int i = 0; i < grp->n; i++)
-        subs[n_subs++] = grp->nodes[i];
-    return complete(ex, f->type, &v, subs, n_subs, nulled);
+    return complete(ex, f->type, &v, grp->nodes, grp->n, nulled);
 }
 
 static json_t *execute_selections(api_gql_exec_t *ex, const api_gql_selection_t *const *nodes, int n_nodes,

@@ -618,9 +618,16 @@ static void check_merge(vctx_t *v, const api_gql_selection_t *const *sets, const
             continue;
         const api_gql_selection_t *a = fl.items[i].node;
         const char *key = a->alias != NULL ? a->alias : a->name;
-        const api_gql_selection_t *subs[64];
-        const api_gql_type_t *sub_parents[64];
+        /* At most one selection set per field of the list. */
+        const api_gql_selection_t **subs = malloc((fl.n + 1) * sizeof(*subs));
+        const api_gql_type_t **sub_parents = malloc((fl.n + 1) * sizeof(*sub_parents));
         int n_subs = 0;
+        if (subs == NULL || sub_parents == NULL) {
+            free(subs);
+            free(sub_parents);
+            v->oom = true;
+            break;
+        }
         const api_gql_field_def_t *fd = field_def(v->schema, fl.items[i].parent, a->name);
         const api_gql_type_t *ft = fd != NULL ? api_gql_typeref_named(fd->type) : NULL;
         if (a->selections != NULL && ft != NULL) {
@@ -644,13 +651,15 @@ static void check_merge(vctx_t *v, const api_gql_selection_t *const *sets, const
                 report(v, &b->loc, "Fields \"%s\" conflict because they have differing arguments. Use different "
                        "aliases on the fields to fetch both if this was intentional.", key);
                 conflict = true;
-            } else if (b->selections != NULL && ft != NULL && n_subs < 64) {
+            } else if (b->selections != NULL && ft != NULL) {
                 subs[n_subs] = b->selections;
                 sub_parents[n_subs++] = ft;
             }
         }
         if (!conflict && n_subs > 0)
             check_merge(v, subs, sub_parents, n_subs, depth + 1);
+        free(subs);
+        free(sub_parents);
     }
     free(done);
     free(fl.items);

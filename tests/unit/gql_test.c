@@ -434,6 +434,11 @@ static void test_execution(void **state)
     expect_result(s, "query($s: Boolean = true) { node(id: 1) { id } node(id: 1) { color ...F @skip(if: $s) "
                      "... @include(if: false) { name } } } fragment F on Node { name }",
                   NULL, NULL, "{\"data\":{\"node\":{\"id\":\"n1\",\"color\":\"GREEN\"}}}");
+    expect_result(s, "{ node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { color } }",
+                  NULL, NULL, "{\"data\":{\"node\":{\"id\":\"n1\",\"color\":\"GREEN\"}}}");
     expect_result(s, "query($n: Int) { nodes(first: $n) { id } }", "{\"n\": 2}", NULL,
                   "{\"data\":{\"nodes\":[{\"id\":\"n1\"},{\"id\":\"n1\"}]}}");
     expect_result(s, "query($i: Int, $l: [Int!], $c: Color, $f: Float) { echo(i: $i, l: $l, c: $c, f: $f, s: "
