@@ -1043,17 +1043,18 @@ static const char *parse_description(parser_t *ps)
     return NULL;
 }
 
+/* The reason of a @deprecated among dirs, or NULL. After a syntax error the nodes may be incomplete. */
 static const char *deprecation_of(parser_t *ps, const api_gql_directive_t *d)
 {
-    for (; d != NULL; d = d->next) {
-        if (strcmp(d->name, "deprecated") != 0)
+    for (; d != NULL && !ps->failed; d = d->next) {
+        if (d->name == NULL || strcmp(d->name, "deprecated") != 0)
             continue;
         for (const api_gql_argument_t *a = d->args; a != NULL; a = a->next)
-            if (strcmp(a->name, "reason") == 0 && a->value != NULL && a->value->kind == GQL_V_STRING)
+            if (a->name != NULL && strcmp(a->name, "reason") == 0 && a->value != NULL &&
+                a->value->kind == GQL_V_STRING)
                 return a->value->text;
         return "No longer supported";
     }
-    (void)ps;
     return NULL;
 }
 
@@ -1111,8 +1112,9 @@ static void parse_type_definition(parser_t *ps, const char *description)
     }
     api_gql_directive_t *dirs = parse_directives(ps, true);
     if (is_scalar) {
-        for (api_gql_directive_t *d = dirs; d != NULL; d = d->next)
-            if (strcmp(d->name, "specifiedBy") == 0 && d->args != NULL && d->args->value->kind == GQL_V_STRING)
+        for (api_gql_directive_t *d = dirs; d != NULL && !ps->failed; d = d->next)
+            if (d->name != NULL && strcmp(d->name, "specifiedBy") == 0 && d->args != NULL &&
+                d->args->value != NULL && d->args->value->kind == GQL_V_STRING)
                 t->specified_by = d->args->value->text;
     } else if (is_object && skip(ps, T_LBRACE)) {
         api_gql_field_def_t **tail = &t->fields;

@@ -100,6 +100,9 @@ static void test_syntax_errors_have_locations(void **state)
     parse_fails("fragment on on X { a }", 22, "Unexpected Name \"on\"", 1, 10);
     parse_fails("{ a(x: 1a) }", 12, "Invalid number, expected digit but got: \"a\"", 1, 9);
     parse_fails("{ a(x: 1.) }", 12, "Invalid number", 1, 10);
+    /* Found by the fuzzer: a directive without a name inside a type definition. */
+    parse_fails("type Boo { a: I @\n\xff }", 22, "Invalid UTF-8", 2, 1);
+    parse_fails("scalar S @\n\xff", 13, "Invalid UTF-8", 2, 1);
 }
 
 static void test_limits_nesting_tokens_size(void **state)
