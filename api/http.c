@@ -42,10 +42,15 @@ static const api_route_t routes[] = {
     {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
-    {"GET", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
-    {"POST", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_COLLECT, API_GRAPHQL_MAX_BODY},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants", api_admin_tenant_create, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_COLLECT, 4096},
+    {"GET", "/api/v1/admin/tenants", api_admin_tenant_list, API_AUTH_ADMIN, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
+     API_BODY_COLLECT, 4096},
+    {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
+    {"GET", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_COLLECT, API_GRAPHQL_MAX_BODY},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -239,7 +244,7 @@ static enum MHD_Result collect_body(api_request_t *rq, const char *data, size_t 
     size_t n = *size;
     *size = 0;
     if (!rq->body_refused) {
-        int rc = eh_buf_append_max(&rq->body, data, n, rq->body_max);
+        int rc = eh_buf_append_max(&rq->body, data, n, rq->route->max_body);
         if (rc == EH_OK)
             return MHD_YES;
         if (rc != EH_DECLINED)
@@ -270,7 +275,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         if (r != NULL && r->body == API_BODY_COLLECT) {
             rq->collecting = true;
-            rq->body_max = r->max_body;
+            rq->route = r; /* collect_body reads its max_body before dispatch routes the request */
             /* A declared length over the bound is answered now, before any of the body is read. */
             if (declared_over(c, r->max_body)) {
                 rq->body_refused = true;
