@@ -418,28 +418,48 @@ static void block_string_value(char *raw, size_t n, size_t *out_len)
     }
     if (common == (size_t)-1)
         common = 0;
-    /* Write back: o never passes the read position, since lines only shrink. */
-    size_t o = 0, pending_blank = 0, written = 0;
+    /*
+     * Write back: o never passes the read position, since lines only shrink.
+     * Blank lines are held back (pending, from pend_pos) until a non-blank
+     * line follows, so that trailing ones are dropped and inner ones kept
+     * with their content.
+     */
+    size_t o = 0, pending = 0, pend_pos = 0, written = 0;
     pos = 0;
     done = false;
     first = true;
-    while (next_line(raw, n, &pos, &done, &st, &ln)) {
-        if (!first) {
+    for (;;) {
+        size_t at = pos;
+        bool was_first = first;
+        if (!next_line(raw, n, &pos, &done, &st, &ln))
+            break;
+        first = false;
+        if (!was_first) {
             size_t cut = ln < common ? ln : common;
             st += cut;
             ln -= cut;
         }
-        first = false;
         if (is_blank_line(raw + st, ln)) {
-            if (written > 0)
-                pending_blank++; /* kept only if a non-blank line follows */
+            if (written > 0 && pending++ == 0)
+                pend_pos = at;
             continue;
         }
+        size_t save_pos = pos;
+        bool save_done = done;
+        for (size_t p = pend_pos, k = 0; k < pending; k++) {
+            size_t bst, bln;
+            bool bdone = false;
+            (void)next_line(raw, n, &p, &bdone, &bst, &bln);
+            size_t cut = bln < common ? bln : common;
+            raw[o++] = '\n';
+            memmove(raw + o, raw + bst + cut, bln - cut);
+            o += bln - cut;
+        }
+        pending = 0;
+        pos = save_pos;
+        done = save_done;
         if (written > 0)
             raw[o++] = '\n';
-        for (; pending_blank > 0; pending_blank--)
-            raw[o++] = '\n';
-        /* blank lines inside keep their content after dedent; rare enough to keep them empty-equivalent */
         memmove(raw + o, raw + st, ln);
         o += ln;
         written++;

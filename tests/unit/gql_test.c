@@ -81,6 +81,11 @@ static void test_block_strings_and_surrogate_pairs(void **state)
     assert_string_equal(a->next->value->text, "\xf0\x9f\x98\x80");
     assert_string_equal(a->next->next->value->text, "\xf0\x9f\x98\x80");
     api_gql_document_free(doc);
+    /* Blank lines inside keep what the indentation leaves of them; leading and trailing ones go. */
+    doc = parse_ok("{ a(s: \"\"\"  \n  x\n     \n  y\n  \n\"\"\") }");
+    a = doc->operations->selections->args;
+    assert_string_equal(a->value->text, "x\n   \ny");
+    api_gql_document_free(doc);
 }
 
 static void test_syntax_errors_have_locations(void **state)
