@@ -61,7 +61,7 @@ static int r_query_job(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *
     if (job == NULL)
         return oom(err, n);
     app->queries++;
-    int rc = api_lookup_job(app->ctx->lookup, idbuf, job);
+    int rc = api_lookup_job(app->ctx->lookup, idbuf, app->tenant_id, job); /* batched, as REST status reads */
     if (rc == EH_DECLINED)
         return EH_OK;
     if (rc != EH_OK) {

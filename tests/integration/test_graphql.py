@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import REPO, log_line, upload, wait_job
+from conftest import REPO, auth_headers, log_line, upload, wait_for, wait_job
 
 NODE_DIR = os.path.join(REPO, "tests", "graphql")
 QUIET = {"EH_REPUBLISH_AFTER_MS": 600000}
@@ -56,19 +56,19 @@ def jobs(api, start_worker, db):
 
 def test_corpus_gives_the_same_data_as_graphql_js_and_both_refuse_the_invalid(api, jobs):
     corpus = os.path.join(NODE_DIR, "corpus.json")
-    out = node("conformance.mjs", api.url + "/graphql", api.url, corpus, json.dumps(jobs))
+    out = node("conformance.mjs", api.url + "/graphql", api.url, corpus, json.dumps(jobs), api.key)
     assert out["valid"] >= 60 and out["invalid"] >= 40, out
     assert out["failures"] == [], json.dumps(out["failures"], indent=1)[:6000]
 
 
 def test_introspection_rebuilt_by_graphql_js_prints_the_repository_sdl(api):
-    out = node("print_schema.mjs", api.url + "/graphql")
+    out = node("print_schema.mjs", api.url + "/graphql", api.key)
     assert "errors" not in out, out
     assert out["ours"] == out["repo"]
 
 
 def test_graphql_over_http_audit_every_must_passes(api):
-    out = node("audit.mjs", api.url + "/graphql")
+    out = node("audit.mjs", api.url + "/graphql", api.key)
     results = out["results"]
     assert len(results) > 40
     failed_musts = [r for r in results if r["name"].startswith("MUST") and r["status"] != "ok"]
@@ -110,6 +110,30 @@ def test_errors_carry_message_locations_and_path(api, jobs):
     body = r.json()
     assert r.status_code == 200 and body["data"] is None, body
     assert body["errors"][0]["path"] == ["b"] and body["errors"][0]["locations"] == [{"line": 2, "column": 2}]
+
+
+# ---- authentication and tenant scope: REST's --------------------------------------------------------------
+
+def test_graphql_needs_a_key_and_sees_only_its_tenant(api, jobs, make_tenant):
+    query = {"query": 'query($id: ID!) { job(id: $id) { id status } }', "variables": {"id": jobs["DONE"]}}
+    for method in ("GET", "POST"):
+        kw = {"params": {"query": "{ __typename }"}} if method == "GET" else {"json": query}
+        r = requests.request(method, api.url + "/graphql", headers={"Authorization": None}, timeout=10, **kw)
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer"), (method, r.text)
+        r = requests.request(method, api.url + "/graphql", headers={"Authorization": "Bearer eh_nope"}, timeout=10,
+                             **kw)
+        assert r.status_code == 401
+    # A read key reads; the job is there for its tenant.
+    r = requests.post(api.url + "/graphql", json=query, headers={"Authorization": "Bearer " + api.read_key},
+                      timeout=10)
+    assert r.json() == {"data": {"job": {"id": jobs["DONE"], "status": "COMPLETED"}}}
+    # Another tenant: the job is null, as if it did not exist (REST: 404), and its list is empty.
+    other = make_tenant()
+    r = requests.post(api.url + "/graphql", json=query, headers=other.headers("read"), timeout=10)
+    assert r.json() == {"data": {"job": None}}
+    r = requests.post(api.url + "/graphql", json={"query": "{ jobs { nodes { id } } }"}, headers=other.headers(),
+                      timeout=10)
+    assert r.json() == {"data": {"jobs": {"nodes": []}}}, r.text
 
 
 # ---- bad input: a clean answer, never a crash or a stall --------------------------------------------------
@@ -160,7 +184,8 @@ def test_bad_input_gets_a_clean_error(api):
 def test_a_chunked_body_over_the_bound_is_413(api):
     host, port = api.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        auth = "".join(f"{k}: {v}\r\n" for k, v in auth_headers(api).items()).encode()
+        s.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth +
                   b"Transfer-Encoding: chunked\r\n\r\n")
         chunk = b"x" * 65536
         for _ in range(5):  # 320 KiB, past the 256 KiB bound
