@@ -155,6 +155,8 @@ static const char *params_from_body(json_t *root, gql_params_t *p)
     if (o != NULL && !json_is_null(o) && !json_is_string(o))
         return "\"operationName\" must be a string or null";
     p->operation_name = json_string_value(o);
+    if (p->operation_name != NULL && p->operation_name[0] == '\0')
+        p->operation_name = NULL; /* as graphql-js: an empty name selects the only operation */
     json_t *x = json_object_get(root, "extensions");
     if (x != NULL && !json_is_null(x) && !json_is_object(x))
         return "\"extensions\" must be an object or null";
