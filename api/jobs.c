@@ -97,19 +97,23 @@ static int parse_query_int(struct MHD_Connection *c, const char *name, int64_t d
     return api_util_parse_int(v, min, max, out);
 }
 
+/* The columns of SQL_ERRORS_PAGE. */
+enum { ERRORS_COL_TOTAL, ERRORS_COL_LINE_NO, ERRORS_COL_REASON };
+
 static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, int64_t offset)
 {
     json_t *list = json_array();
-    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id,
-                             "total", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "limit",
+    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id, "total",
+                             (json_int_t)strtoll(PQgetvalue(res, 0, ERRORS_COL_TOTAL), NULL, 10), "limit",
                              (json_int_t)limit, "offset", (json_int_t)offset, "errors", list);
     if (body == NULL)
         return NULL;
     for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetisnull(res, i, 1))
+        if (PQgetisnull(res, i, ERRORS_COL_LINE_NO))
             continue; /* the LEFT JOIN row of a job without errors on this page */
-        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
-                              "reason", PQgetvalue(res, i, 2));
+        json_t *e =
+            json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, ERRORS_COL_LINE_NO), NULL, 10),
+                      "reason", PQgetvalue(res, i, ERRORS_COL_REASON));
         if (e == NULL || json_array_append_new(list, e) != 0) {
             json_decref(body);
             return NULL;
