@@ -209,14 +209,16 @@ format:
 # ---- GraphQL (issue 13)
 # The schema's SDL is embedded by gql_sdl.c (.incbin), which the compiler's dependency list does not see.
 $(BUILD)/api/graphql/gql_sdl.o: api/graphql/schema.graphql
-# libFuzzer harness of the parser, validator and executor; corpus from the conformance queries.
-fuzz: build/fuzz/gql_fuzz
+# libFuzzer harness of the parser, validator and executor; seed corpus from the conformance queries.
+# Joins the harnesses that `make fuzz` / `make fuzz-ci` run (their recipes read FUZZ_BINS when they run).
+FUZZ_BINS += build/fuzz/gql_fuzz
+fuzz fuzz-build fuzz-ci: build/fuzz/gql_fuzz
 GQL_CORE := api/graphql/gql_parse.c api/graphql/gql_schema.c api/graphql/gql_validate.c api/graphql/gql_execute.c \
             api/graphql/gql_sdl.c
 build/fuzz/gql_fuzz: tests/fuzz/gql_fuzz.c $(GQL_CORE) api/graphql/gql.h api/graphql/schema.graphql common/utf8.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon -Iapi/graphql \
-	    $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson) -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Iapi/graphql $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) \
+	    $(shell pkg-config --libs jansson) -lm
 
 # ---- metrics, nginx, Prometheus (issue 14)
 
