@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cursor.h"
 #include "config.h"
 #include "keyring.h"
 #include "listener.h"
@@ -150,6 +151,8 @@ static int serve(const eh_config_t *cfg)
     }
     ctx.graphql = api_graphql_create();
     if (ctx.graphql == NULL)
+        goto out;
+    if (api_cursor_configure(cfg->cursor_secret, cfg->database_url) != EH_OK)
         goto out;
     if (eh_s3_global_init() != EH_OK)
         goto out;
