@@ -8,7 +8,8 @@
  * request gets 200 (errors in the body); with graphql-response+json a
  * document that does not parse or validate, or variables that do not
  * coerce, gets 400. A request that is not a GraphQL request at all
- * (JSON that is not an object, no query) is 400 under both.
+ * (JSON that is not an object, no query) is 400 under both, with a
+ * GraphQL `errors` body; 405, 406 and 415 carry the API's error object.
  *
  * Authentication and tenant scope are the route table's (api_auth_request);
  * every resolver reads rq->caller.tenant_id.
@@ -187,9 +188,10 @@ static enum MHD_Result run(answer_t *a, gql_params_t *p, bool is_get)
     const api_gql_operation_t *op = api_gql_select_operation(doc, p->operation_name, &err);
     if (is_get && op != NULL && op->kind != GQL_OP_QUERY) {
         api_gql_document_free(doc);
-        return reply(a, MHD_HTTP_METHOD_NOT_ALLOWED,
-                    json_pack("{s:[{s:s}]}", "errors", "message", "only queries may be sent with GET; use POST"),
-                    "Allow", "POST");
+        return api_http_send_json_header(a->c, a->rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                         api_http_error_body("method_not_allowed",
+                                                             "only queries may be sent with GET; use POST"),
+                                         "Allow", "POST");
     }
     json_t *errors = json_array();
     if (errors == NULL) {
@@ -230,10 +232,8 @@ enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api
         a.legacy = false;
     } else if (accept != NULL && !accepts(accept, "application/json", true) &&
                !accepts(accept, "application/graphql-response+json", true)) {
-        return reply(&a, MHD_HTTP_NOT_ACCEPTABLE,
-                    json_pack("{s:[{s:s}]}", "errors", "message",
-                              "the answer is application/graphql-response+json or application/json"),
-                    NULL, NULL);
+        return api_http_send_error(c, rq, MHD_HTTP_NOT_ACCEPTABLE, "not_acceptable",
+                                   "the answer is application/graphql-response+json or application/json");
     } /* a wildcard or no Accept at all: application/json, as the audit SHOULDs ask */
     gql_params_t p = {0};
     bool is_get = strcmp(rq->method, "POST") != 0;
@@ -262,9 +262,8 @@ enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     size_t ctlen = ct != NULL ? strcspn(ct, "; ") : 0;
     if (ct == NULL || ctlen != strlen("application/json") || strncasecmp(ct, "application/json", ctlen) != 0)
-        return reply(&a, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                    json_pack("{s:[{s:s}]}", "errors", "message", "the request body must be application/json"), NULL,
-                    NULL);
+        return api_http_send_error(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                                   "the request body must be application/json");
     json_error_t jerr;
     json_t *root = json_loadb(rq->body.p != NULL ? rq->body.p : "", rq->body.len, 0, &jerr);
     if (root == NULL)

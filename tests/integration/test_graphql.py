@@ -49,7 +49,13 @@ def jobs(api, start_worker, db):
     clean = upload(api, "clean.jsonl", "\n".join(good)).json()["job_id"]
     wait_job(db, done, ("completed",))
     wait_job(db, clean, ("completed",))
-    return {"DONE": done, "CLEAN": clean, "DONE_UPPER": done.upper(), "MISSING": str(uuid.uuid4())}
+    # Cursors as REST gives them: GraphQL takes the same ones (one cursor codec, api/cursor.c).
+    jobs_cursor = api.session.get(api.url + "/api/v1/jobs?limit=1", timeout=10).json()["next_cursor"]
+    entries_cursor = api.session.get(api.url + f"/api/v1/jobs/{clean}/entries?limit=3",
+                                     timeout=10).json()["next_cursor"]
+    assert jobs_cursor and entries_cursor
+    return {"DONE": done, "CLEAN": clean, "DONE_UPPER": done.upper(), "MISSING": str(uuid.uuid4()),
+            "JOBS_CURSOR": jobs_cursor, "ENTRIES_CURSOR": entries_cursor}
 
 
 # ---- graphql-js, the reference ---------------------------------------------------------------------------
@@ -127,10 +133,19 @@ def test_graphql_needs_a_key_and_sees_only_its_tenant(api, jobs, make_tenant):
     r = requests.post(api.url + "/graphql", json=query, headers={"Authorization": "Bearer " + api.read_key},
                       timeout=10)
     assert r.json() == {"data": {"job": {"id": jobs["DONE"], "status": "COMPLETED"}}}
-    # Another tenant: the job is null, as if it did not exist (REST: 404).
+    # Another tenant: the job is null, as if it did not exist (REST: 404); its list is empty; a cursor made
+    # for the first tenant is refused.
     other = make_tenant()
     r = requests.post(api.url + "/graphql", json=query, headers=other.headers("read"), timeout=10)
     assert r.json() == {"data": {"job": None}}
+    r = requests.post(api.url + "/graphql", json={"query": "{ jobs { nodes { id } } }"}, headers=other.headers(),
+                      timeout=10)
+    assert r.json() == {"data": {"jobs": {"nodes": []}}}, r.text
+    mine = post(api, {"query": "{ jobs(first: 1) { pageInfo { endCursor } } }"}).json()
+    cursor = mine["data"]["jobs"]["pageInfo"]["endCursor"]
+    r = requests.post(api.url + "/graphql", json={"query": 'query($c: String) { jobs(after: $c) { nodes { id } } }',
+                                                  "variables": {"c": cursor}}, headers=other.headers(), timeout=10)
+    assert r.json()["data"] is None and "not a cursor" in r.json()["errors"][0]["message"]
 
 
 # ---- bad input: a clean answer, never a crash or a stall --------------------------------------------------
@@ -191,3 +206,37 @@ def test_a_chunked_body_over_the_bound_is_413(api):
         head = s.recv(4096).decode(errors="replace")
     assert head.startswith("HTTP/1.1 413"), head
     assert_alive(api)
+
+
+# ---- no N+1 ------------------------------------------------------------------------------------------------
+
+def table_scans(conn, table):
+    """Index and sequential scans of table so far, as the statistics collector has them."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                    "WHERE relname = %s", (table,))
+        return cur.fetchone()[0]
+
+
+def graphql_queries(api, operation):
+    """db_queries of the last "graphql" debug line of eh-api for operation."""
+    def last():
+        lines = [j for j in api.json_lines() if j.get("msg") == "graphql" and j.get("operation") == operation]
+        return lines[-1] if lines else None
+    return wait_for(last, 10, what=f"the graphql log line of {operation}")["db_queries"]
+
+
+def test_error_counts_of_fifty_jobs_take_one_statement(start_api, db):
+    api = start_api(EH_LOG_LEVEL="debug", **QUIET)
+    for i in range(50):
+        assert upload(api, f"f{i}.jsonl", log_line(i) + "\n").status_code == 202
+    time.sleep(1.5)  # the statistics of the uploads' statements reach pg_stat_user_tables
+    before = table_scans(db, "job_errors")
+    r = post(api, {"query": "query Counts { jobs(first: 50) { nodes { id errors { totalCount } } } }",
+                   "operationName": "Counts"})
+    nodes = r.json()["data"]["jobs"]["nodes"]
+    assert len(nodes) == 50 and all(n["errors"]["totalCount"] == 0 for n in nodes)
+    assert graphql_queries(api, "Counts") == 1  # the job list; counts come with the rows
+    time.sleep(1.5)
+    assert table_scans(db, "job_errors") == before  # no statement per job reached job_errors
