@@ -22,12 +22,12 @@
 #include "eh.h"
 
 /* Limits of a document (the contract's). */
-#define API_GQL_MAX_DOCUMENT 65536  /* bytes */
-#define API_GQL_MAX_TOKENS 15000    /* lexical tokens, punctuation included */
-#define API_GQL_MAX_NESTING 64      /* nested braces, brackets, list types; the parser's recursion bound */
-#define API_GQL_MAX_DEPTH 10        /* field depth, introspection fields not counted */
+#define API_GQL_MAX_DOCUMENT 65536   /* bytes */
+#define API_GQL_MAX_TOKENS 15000     /* lexical tokens, punctuation included */
+#define API_GQL_MAX_NESTING 64       /* nested braces, brackets, list types; the parser's recursion bound */
+#define API_GQL_MAX_DEPTH 10         /* field depth, introspection fields not counted */
 #define API_GQL_MAX_COMPLEXITY 50000 /* cost budget; a connection's `first` multiplies what it selects */
-#define API_GQL_MAX_ERRORS 50       /* validation stops after this many errors */
+#define API_GQL_MAX_ERRORS 50        /* validation stops after this many errors */
 
 /* ---- arena ---- */
 
@@ -111,7 +111,7 @@ typedef struct api_gql_selection {
     const char *name;  /* field name, or fragment name of a spread */
     api_gql_argument_t *args;
     api_gql_directive_t *directives;
-    const char *type_condition; /* inline fragment; NULL without */
+    const char *type_condition;           /* inline fragment; NULL without */
     struct api_gql_selection *selections; /* the selection set; NULL for a leaf field and a spread */
     bool has_selection_set;
     struct api_gql_selection *next;
@@ -184,11 +184,11 @@ struct api_gql_type {
     const char *name;
     const char *description;
     api_gql_loc_t loc;
-    api_gql_field_def_t *fields;          /* objects */
-    api_gql_enum_value_def_t *values;     /* enums */
-    const char *specified_by;             /* scalars */
-    bool introspection;                   /* __Schema, __Type, ...: not part of the printed SDL */
-    bool builtin;                         /* Int, Float, String, Boolean, ID */
+    api_gql_field_def_t *fields;      /* objects */
+    api_gql_enum_value_def_t *values; /* enums */
+    const char *specified_by;         /* scalars */
+    bool introspection;               /* __Schema, __Type, ...: not part of the printed SDL */
+    bool builtin;                     /* Int, Float, String, Boolean, ID */
     struct api_gql_type *next;
 };
 
@@ -232,10 +232,10 @@ void api_gql_document_free(api_gql_document_t *doc);
 /* ---- schema ---- */
 
 typedef struct api_gql_schema {
-    api_gql_document_t *sdl;       /* the application's SDL */
-    api_gql_document_t *builtins;  /* scalars, directives and the introspection types */
+    api_gql_document_t *sdl;      /* the application's SDL */
+    api_gql_document_t *builtins; /* scalars, directives and the introspection types */
     api_gql_type_t *query;
-    api_gql_type_t *types[64];     /* every named type, SDL order then builtins */
+    api_gql_type_t *types[64]; /* every named type, SDL order then builtins */
     int n_types;
     api_gql_directive_def_t *directives[8];
     int n_directives;
@@ -271,9 +271,9 @@ typedef struct api_gql_exec api_gql_exec_t;
 typedef enum { GQL_R_NULL, GQL_R_LEAF, GQL_R_OBJECT, GQL_R_LIST } api_gql_rkind_t;
 typedef struct api_gql_rvalue {
     api_gql_rkind_t kind;
-    json_t *leaf;                  /* GQL_R_LEAF: a JSON value already serialized for the field's type */
-    void *object;                  /* GQL_R_OBJECT */
-    struct api_gql_rvalue *items;  /* GQL_R_LIST: n items, in the execution's arena */
+    json_t *leaf;                 /* GQL_R_LEAF: a JSON value already serialized for the field's type */
+    void *object;                 /* GQL_R_OBJECT */
+    struct api_gql_rvalue *items; /* GQL_R_LIST: n items, in the execution's arena */
     size_t n;
 } api_gql_rvalue_t;
 

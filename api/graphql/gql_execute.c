@@ -75,9 +75,10 @@ const api_gql_operation_t *api_gql_select_operation(const api_gql_document_t *do
     }
     if (n == 1)
         return doc->operations;
-    snprintf(err->message, sizeof(err->message), n == 0 ? "Must provide an operation."
-                                                        : "Must provide operation name if query contains multiple "
-                                                          "operations.");
+    snprintf(err->message, sizeof(err->message),
+             n == 0 ? "Must provide an operation."
+                    : "Must provide operation name if query contains multiple "
+                      "operations.");
     return NULL;
 }
 
@@ -146,7 +147,9 @@ static json_t *coerce_json(const json_t *val, const api_gql_typeref_t *type, cha
         return NULL;
     }
     if (strcmp(name, "Int") == 0) {
-        double d = json_is_integer(val) ? (double)json_integer_value(val) : json_is_real(val) ? json_real_value(val) : NAN;
+        double d = json_is_integer(val) ? (double)json_integer_value(val)
+                   : json_is_real(val)  ? json_real_value(val)
+                                        : NAN;
         if (isnan(d) || floor(d) != d) {
             snprintf(msg, n, "Int cannot represent non-integer value.");
             return NULL;
@@ -248,8 +251,8 @@ static json_t *literal_json(const api_gql_value_t *v, const api_gql_typeref_t *t
 }
 
 /* The coerced arguments of a field or directive: literals, variables, defaults. */
-static json_t *coerce_args(api_gql_exec_t *ex, const api_gql_argument_t *args,
-                           const api_gql_input_value_def_t *defs, char *msg, size_t n)
+static json_t *coerce_args(api_gql_exec_t *ex, const api_gql_argument_t *args, const api_gql_input_value_def_t *defs,
+                           char *msg, size_t n)
 {
     json_t *out = json_object();
     for (const api_gql_input_value_def_t *d = defs; out != NULL && d != NULL; d = d->next) {
@@ -381,9 +384,9 @@ typedef enum { I_SCHEMA, I_TYPE, I_FIELD, I_INPUT, I_ENUM_VALUE, I_DIRECTIVE } i
 
 typedef struct intro {
     intro_kind_t kind;
-    const api_gql_type_t *named;   /* I_TYPE of a named type */
-    const api_gql_typeref_t *ref;  /* I_TYPE of a wrapper (LIST, NON_NULL) */
-    const void *p;                 /* the field, input value, enum value or directive */
+    const api_gql_type_t *named;  /* I_TYPE of a named type */
+    const api_gql_typeref_t *ref; /* I_TYPE of a wrapper (LIST, NON_NULL) */
+    const void *p;                /* the field, input value, enum value or directive */
 } intro_t;
 
 static intro_t *intro_new(api_gql_exec_t *ex, intro_kind_t kind, const void *p)
@@ -717,8 +720,7 @@ static json_t *complete(api_gql_exec_t *ex, const api_gql_typeref_t *type, api_g
     return leaf != NULL ? leaf : json_null();
 }
 
-static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent,
-                                            const char *name)
+static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent, const char *name)
 {
     if (strcmp(name, "__typename") == 0)
         return &s->typename_field;
@@ -756,8 +758,8 @@ static json_t *execute_field(api_gql_exec_t *ex, const api_gql_type_t *parent, v
     } else if (parent->introspection) {
         rc = resolve_intro(ex, parent, f->name, source, args, &v);
     } else {
-        api_gql_resolve_t r = {.ex = ex, .source = source, .args = args, .app = ex->rq->app, .field = node,
-                               .path = ex->path};
+        api_gql_resolve_t r = {
+            .ex = ex, .source = source, .args = args, .app = ex->rq->app, .field = node, .path = ex->path};
         rc = ex->table[f->resolver].fn(&r, &v, msg, sizeof(msg));
     }
     json_decref(args);
@@ -874,8 +876,7 @@ static json_t *coerce_variables(api_gql_exec_t *ex, const api_gql_operation_t *o
             else if (d->type->kind == GQL_T_NON_NULL) {
                 char ts[128];
                 type_name_of(d->type, ts, sizeof(ts));
-                snprintf(full, sizeof(full), "Variable \"$%s\" of required type \"%s\" was not provided.", d->name,
-                         ts);
+                snprintf(full, sizeof(full), "Variable \"$%s\" of required type \"%s\" was not provided.", d->name, ts);
                 *err_out = request_error(full, &d->loc);
                 json_decref(out);
                 return NULL;
@@ -915,8 +916,10 @@ json_t *api_gql_execute(const api_gql_schema_t *s, const api_gql_resolver_t *tab
     long long cost = cost_of(&ex, op->selections, s->query, 0);
     if (cost > API_GQL_MAX_COMPLEXITY) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "The query costs %lld; the budget is %d (a connection's `first` multiplies the "
-                 "cost of what it selects).", cost, API_GQL_MAX_COMPLEXITY);
+        snprintf(msg, sizeof(msg),
+                 "The query costs %lld; the budget is %d (a connection's `first` multiplies the "
+                 "cost of what it selects).",
+                 cost, API_GQL_MAX_COMPLEXITY);
         json_decref(ex.vars);
         return request_error(msg, &op->loc);
     }
@@ -932,8 +935,7 @@ json_t *api_gql_execute(const api_gql_schema_t *s, const api_gql_resolver_t *tab
         result = json_object();
         if (result != NULL && json_object_set_new(result, "data", data != NULL ? data : json_null()) != 0)
             ex.oom = true;
-        if (result != NULL && json_array_size(ex.errors) > 0 &&
-            json_object_set(result, "errors", ex.errors) != 0)
+        if (result != NULL && json_array_size(ex.errors) > 0 && json_object_set(result, "errors", ex.errors) != 0)
             ex.oom = true;
     }
     for (deferred_t *d = ex.deferred; d != NULL; d = d->next)

@@ -188,10 +188,9 @@ static enum MHD_Result run(answer_t *a, gql_params_t *p, bool is_get)
     const api_gql_operation_t *op = api_gql_select_operation(doc, p->operation_name, &err);
     if (is_get && op != NULL && op->kind != GQL_OP_QUERY) {
         api_gql_document_free(doc);
-        return api_http_send_json_header(a->c, a->rq, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                         api_http_error_body("method_not_allowed",
-                                                             "only queries may be sent with GET; use POST"),
-                                         "Allow", "POST");
+        return api_http_send_json_header(
+            a->c, a->rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+            api_http_error_body("method_not_allowed", "only queries may be sent with GET; use POST"), "Allow", "POST");
     }
     json_t *errors = json_array();
     if (errors == NULL) {

@@ -104,9 +104,9 @@ typedef enum {
     T_BLOCK_STRING
 } tok_kind_t;
 
-static const char *const TOK_DESC[] = {"<EOF>", "\"!\"", "\"$\"", "\"&\"", "\"(\"", "\")\"", "\"...\"",
-                                       "\":\"", "\"=\"", "\"@\"", "\"[\"", "\"]\"", "\"{\"", "\"|\"",
-                                       "\"}\"", "Name", "Int", "Float", "String", "BlockString"};
+static const char *const TOK_DESC[] = {"<EOF>", "\"!\"", "\"$\"", "\"&\"", "\"(\"",  "\")\"",      "\"...\"",
+                                       "\":\"", "\"=\"", "\"@\"", "\"[\"", "\"]\"",  "\"{\"",      "\"|\"",
+                                       "\"}\"", "Name",  "Int",   "Float", "String", "BlockString"};
 
 typedef struct {
     tok_kind_t kind;
@@ -315,14 +315,38 @@ static void lex_string(parser_t *ps, token_t *t)
                 break;
             const char *esc = p - 1;
             switch (*p) {
-            case '"': out[o++] = '"'; p++; break;
-            case '\\': out[o++] = '\\'; p++; break;
-            case '/': out[o++] = '/'; p++; break;
-            case 'b': out[o++] = '\b'; p++; break;
-            case 'f': out[o++] = '\f'; p++; break;
-            case 'n': out[o++] = '\n'; p++; break;
-            case 'r': out[o++] = '\r'; p++; break;
-            case 't': out[o++] = '\t'; p++; break;
+            case '"':
+                out[o++] = '"';
+                p++;
+                break;
+            case '\\':
+                out[o++] = '\\';
+                p++;
+                break;
+            case '/':
+                out[o++] = '/';
+                p++;
+                break;
+            case 'b':
+                out[o++] = '\b';
+                p++;
+                break;
+            case 'f':
+                out[o++] = '\f';
+                p++;
+                break;
+            case 'n':
+                out[o++] = '\n';
+                p++;
+                break;
+            case 'r':
+                out[o++] = '\r';
+                p++;
+                break;
+            case 't':
+                out[o++] = '\t';
+                p++;
+                break;
             case 'u': {
                 p++;
                 bool braced = p < ps->end && *p == '{';
@@ -533,14 +557,16 @@ static void lex_number(parser_t *ps, token_t *t)
         while (p < ps->end && is_digit(*p))
             p++;
     } else {
-        fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.", p < ps->end ? "a character" : "<EOF>");
+        fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.",
+                p < ps->end ? "a character" : "<EOF>");
         return;
     }
     if (p < ps->end && *p == '.') {
         is_float = true;
         p++;
         if (p >= ps->end || !is_digit(*p)) {
-            fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.", p < ps->end ? "a character" : "<EOF>");
+            fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.",
+                    p < ps->end ? "a character" : "<EOF>");
             return;
         }
         while (p < ps->end && is_digit(*p))
@@ -552,7 +578,8 @@ static void lex_number(parser_t *ps, token_t *t)
         if (p < ps->end && (*p == '+' || *p == '-'))
             p++;
         if (p >= ps->end || !is_digit(*p)) {
-            fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.", p < ps->end ? "a character" : "<EOF>");
+            fail_at(ps, loc_at(ps, p), "Invalid number, expected digit but got: %s.",
+                    p < ps->end ? "a character" : "<EOF>");
             return;
         }
         while (p < ps->end && is_digit(*p))
@@ -586,8 +613,8 @@ static void next_token(parser_t *ps)
     }
     char c = *ps->p;
     static const char PUNCT[] = "!$&():=@[]{|}";
-    static const tok_kind_t PUNCT_KIND[] = {T_BANG,   T_DOLLAR,   T_AMP,      T_LPAREN, T_RPAREN, T_COLON, T_EQUALS,
-                                            T_AT,     T_LBRACKET, T_RBRACKET, T_LBRACE, T_PIPE,   T_RBRACE};
+    static const tok_kind_t PUNCT_KIND[] = {T_BANG, T_DOLLAR,   T_AMP,      T_LPAREN, T_RPAREN, T_COLON, T_EQUALS,
+                                            T_AT,   T_LBRACKET, T_RBRACKET, T_LBRACE, T_PIPE,   T_RBRACE};
     const char *pc = c != '\0' ? strchr(PUNCT, c) : NULL;
     if (pc != NULL) {
         t->kind = PUNCT_KIND[pc - PUNCT];
@@ -1070,8 +1097,7 @@ static const char *deprecation_of(parser_t *ps, const api_gql_directive_t *d)
         if (d->name == NULL || strcmp(d->name, "deprecated") != 0)
             continue;
         for (const api_gql_argument_t *a = d->args; a != NULL; a = a->next)
-            if (a->name != NULL && strcmp(a->name, "reason") == 0 && a->value != NULL &&
-                a->value->kind == GQL_V_STRING)
+            if (a->name != NULL && strcmp(a->name, "reason") == 0 && a->value != NULL && a->value->kind == GQL_V_STRING)
                 return a->value->text;
         return "No longer supported";
     }
@@ -1133,8 +1159,8 @@ static void parse_type_definition(parser_t *ps, const char *description)
     api_gql_directive_t *dirs = parse_directives(ps, true);
     if (is_scalar) {
         for (api_gql_directive_t *d = dirs; d != NULL && !ps->failed; d = d->next)
-            if (d->name != NULL && strcmp(d->name, "specifiedBy") == 0 && d->args != NULL &&
-                d->args->value != NULL && d->args->value->kind == GQL_V_STRING)
+            if (d->name != NULL && strcmp(d->name, "specifiedBy") == 0 && d->args != NULL && d->args->value != NULL &&
+                d->args->value->kind == GQL_V_STRING)
                 t->specified_by = d->args->value->text;
     } else if (is_object && skip(ps, T_LBRACE)) {
         api_gql_field_def_t **tail = &t->fields;

@@ -359,8 +359,8 @@ static int r_job_errors(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char 
         return EH_DECLINED;
     }
     c->job = job;
-    c->req = (api_jobq_errors_req_t){.tenant_id = app->tenant_id, .job_id = job->id, .limit = first,
-                                     .after_line = has_after ? cur.n : 0};
+    c->req = (api_jobq_errors_req_t){
+        .tenant_id = app->tenant_id, .job_id = job->id, .limit = first, .after_line = has_after ? cur.n : 0};
     out->kind = GQL_R_OBJECT;
     out->object = c;
     return EH_OK;
@@ -450,8 +450,8 @@ static int r_job_entries(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char
     if (c == NULL || api_gql_exec_defer(r->ex, entry_page_free, c) != EH_OK)
         return oom(err, n);
     c->job = job;
-    c->req = (api_jobq_entries_req_t){.tenant_id = app->tenant_id, .job_id = job->id,
-                                      .scan_window = app->ctx->cfg->entries_scan_lines};
+    c->req = (api_jobq_entries_req_t){
+        .tenant_id = app->tenant_id, .job_id = job->id, .scan_window = app->ctx->cfg->entries_scan_lines};
     int first;
     bool has_after;
     api_cursor_t cur;

@@ -34,8 +34,8 @@ __attribute__((format(printf, 3, 4))) static void report(vctx_t *v, const api_gq
 {
     if (v->n_errors >= API_GQL_MAX_ERRORS) {
         if (v->n_errors == API_GQL_MAX_ERRORS) {
-            json_t *e = api_gql_error_json("Too many validation errors, error limit reached. Validation aborted.",
-                                           NULL);
+            json_t *e =
+                api_gql_error_json("Too many validation errors, error limit reached. Validation aborted.", NULL);
             if (e == NULL || json_array_append_new(v->errors, e) != 0)
                 v->oom = true;
             v->n_errors++;
@@ -331,11 +331,15 @@ static void check_arguments(vctx_t *v, const api_gql_argument_t *args, const api
             char ts[128];
             type_str(d->type, ts, sizeof(ts));
             if (is_directive)
-                report(v, owner_loc, "Directive \"@%s\" argument \"%s\" of type \"%s\" is required, but it was not "
-                       "provided.", owner, d->name, ts);
+                report(v, owner_loc,
+                       "Directive \"@%s\" argument \"%s\" of type \"%s\" is required, but it was not "
+                       "provided.",
+                       owner, d->name, ts);
             else
-                report(v, owner_loc, "Field \"%s\" argument \"%s\" of type \"%s\" is required, but it was not "
-                       "provided.", owner, d->name, ts);
+                report(v, owner_loc,
+                       "Field \"%s\" argument \"%s\" of type \"%s\" is required, but it was not "
+                       "provided.",
+                       owner, d->name, ts);
         }
     }
 }
@@ -366,8 +370,7 @@ static void check_directives(vctx_t *v, const api_gql_directive_t *dirs, const c
 
 /* ---- selections ---- */
 
-static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent,
-                                            const char *name)
+static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent, const char *name)
 {
     if (strcmp(name, "__typename") == 0)
         return &s->typename_field;
@@ -399,8 +402,10 @@ static bool check_condition(vctx_t *v, const char *cond, const api_gql_loc_t *lo
     }
     if (parent != NULL && t != parent) {
         if (frag_name != NULL)
-            report(v, loc, "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can never be of type "
-                   "\"%s\".", frag_name, parent->name, cond);
+            report(v, loc,
+                   "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can never be of type "
+                   "\"%s\".",
+                   frag_name, parent->name, cond);
         else
             report(v, loc, "Fragment cannot be spread here as objects of type \"%s\" can never be of type \"%s\".",
                    parent->name, cond);
@@ -425,8 +430,10 @@ static void walk_field(vctx_t *v, const api_gql_selection_t *sel, const api_gql_
     type_str(f->type, ts, sizeof(ts));
     if (t->kind == GQL_K_OBJECT) {
         if (!sel->has_selection_set) {
-            report(v, &sel->loc, "Field \"%s\" of type \"%s\" must have a selection of subfields. Did you mean "
-                   "\"%s { ... }\"?", sel->name, ts, sel->name);
+            report(v, &sel->loc,
+                   "Field \"%s\" of type \"%s\" must have a selection of subfields. Did you mean "
+                   "\"%s { ... }\"?",
+                   sel->name, ts, sel->name);
             return;
         }
         walk_selections(v, sel->selections, t);
@@ -458,8 +465,10 @@ static void walk_selections(vctx_t *v, const api_gql_selection_t *sels, const ap
             if (t == NULL || t->kind != GQL_K_OBJECT)
                 continue; /* reported at the fragment definition */
             if (t != parent) {
-                report(v, &sel->loc, "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can never be "
-                       "of type \"%s\".", sel->name, parent->name, t->name);
+                report(v, &sel->loc,
+                       "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can never be "
+                       "of type \"%s\".",
+                       sel->name, parent->name, t->name);
                 continue;
             }
             if (v->op == NULL)
@@ -643,13 +652,16 @@ static void check_merge(vctx_t *v, const api_gql_selection_t *const *sets, const
             if (conflict)
                 continue;
             if (strcmp(a->name, b->name) != 0) {
-                report(v, &b->loc, "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use "
-                       "different aliases on the fields to fetch both if this was intentional.", key, a->name,
-                       b->name);
+                report(v, &b->loc,
+                       "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use "
+                       "different aliases on the fields to fetch both if this was intentional.",
+                       key, a->name, b->name);
                 conflict = true;
             } else if (!same_args(a->args, b->args)) {
-                report(v, &b->loc, "Fields \"%s\" conflict because they have differing arguments. Use different "
-                       "aliases on the fields to fetch both if this was intentional.", key);
+                report(v, &b->loc,
+                       "Fields \"%s\" conflict because they have differing arguments. Use different "
+                       "aliases on the fields to fetch both if this was intentional.",
+                       key);
                 conflict = true;
             } else if (b->selections != NULL && ft != NULL) {
                 subs[n_subs] = b->selections;
@@ -853,8 +865,10 @@ int api_gql_validate(const api_gql_schema_t *s, api_gql_document_t *doc, json_t 
         for (const api_gql_operation_t *op = doc->operations; op != NULL; op = op->next) {
             int d = depth_of(doc, op->selections, 0);
             if (d > API_GQL_MAX_DEPTH) {
-                report(&v, &op->loc, "The query is %d levels deep; at most %d are allowed (introspection fields "
-                       "not counted).", d, API_GQL_MAX_DEPTH);
+                report(&v, &op->loc,
+                       "The query is %d levels deep; at most %d are allowed (introspection fields "
+                       "not counted).",
+                       d, API_GQL_MAX_DEPTH);
             }
         }
     free(v.used_vars);

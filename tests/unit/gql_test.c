@@ -243,10 +243,10 @@ static int r_color(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *err,
 }
 
 static const api_gql_resolver_t TABLE[] = {
-    {"Query", "node", r_node},     {"Query", "nodes", r_nodes},       {"Query", "hello", r_hello},
-    {"Query", "fail", r_fail},     {"Query", "failNonNull", r_fail},  {"Query", "echo", r_echo},
-    {"Node", "id", r_id},          {"Node", "child", r_node},         {"Node", "children", r_nodes},
-    {"Node", "name", r_null},      {"Node", "color", r_color},        {"Node", "bad", r_null},
+    {"Query", "node", r_node}, {"Query", "nodes", r_nodes},      {"Query", "hello", r_hello},
+    {"Query", "fail", r_fail}, {"Query", "failNonNull", r_fail}, {"Query", "echo", r_echo},
+    {"Node", "id", r_id},      {"Node", "child", r_node},        {"Node", "children", r_nodes},
+    {"Node", "name", r_null},  {"Node", "color", r_color},       {"Node", "bad", r_null},
 };
 
 static api_gql_schema_t *load_test_schema(void)
@@ -279,9 +279,13 @@ static void test_bind_refuses_missing_and_extra_resolvers(void **state)
 static void test_bad_schemas_are_refused(void **state)
 {
     (void)state;
-    const char *bad[] = {"type Query { a: Nope }", "type Query { a: Int } type Query { b: Int }",
-                         "type X { a: Int }", "interface I { a: Int } type Query { a: Int }",
-                         "type Query { a(x: Query): Int }", "type Query { a: Int a: String }", "{ a }"};
+    const char *bad[] = {"type Query { a: Nope }",
+                         "type Query { a: Int } type Query { b: Int }",
+                         "type X { a: Int }",
+                         "interface I { a: Int } type Query { a: Int }",
+                         "type Query { a(x: Query): Int }",
+                         "type Query { a: Int a: String }",
+                         "{ a }"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         api_gql_schema_t *s = NULL;
         api_gql_error_t err;
@@ -369,7 +373,8 @@ static void test_validation_rules(void **state)
     expect_invalid(s, "query($a: Int) { hello }", "Variable \"$a\" is never used.");
     expect_invalid(s, "query Q { echo(i: $x) }", "Variable \"$x\" is not defined by operation \"Q\".");
     expect_invalid(s, "query Q { ...F } fragment F on Query { echo(i: $x) }", "Variable \"$x\" is not defined");
-    expect_invalid(s, "query($a: String) { echo(i: $a) }", "of type \"String\" used in position expecting type \"Int\"");
+    expect_invalid(s, "query($a: String) { echo(i: $a) }",
+                   "of type \"String\" used in position expecting type \"Int\"");
     expect_invalid(s, "query($a: ID) { node(id: $a) { id } }", "used in position expecting type \"ID!\"");
     expect_invalid(s, "query($a: Node) { hello }", "cannot be non-input type \"Node\"");
     expect_invalid(s, "query($a: Int, $a: Int) { echo(i: $a) }", "only one variable named \"$a\"");
@@ -392,14 +397,17 @@ static void test_validation_rules(void **state)
     expect_invalid(s, "{ node(id: 1) { x: id } ...Q } fragment Q on Query { node(id: 1) { x: name } }",
                    "Fields \"x\" conflict");
     /* Depth: 11 levels of fields; introspection fields (and what they select) are not counted. */
-    expect_valid(s, "{ node(id: 1) { child { child { child { child { child { child { child { child { id } } } } } } } } } }");
-    expect_invalid(s, "{ node(id: 1) { child { child { child { child { child { child { child { child { child { id "
-                      "} } } } } } } } } } }",
+    expect_valid(
+        s, "{ node(id: 1) { child { child { child { child { child { child { child { child { id } } } } } } } } } }");
+    expect_invalid(s,
+                   "{ node(id: 1) { child { child { child { child { child { child { child { child { child { id "
+                   "} } } } } } } } } } }",
                    "11 levels deep");
     expect_valid(s, "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { "
                     "ofType { ofType { name } } } } } } } } } } } } }");
-    expect_invalid(s, "{ ...A } fragment A on Query { node(id: 1) { ...B } } fragment B on Node { child { child { "
-                      "child { child { child { child { child { child { child { id } } } } } } } } } }",
+    expect_invalid(s,
+                   "{ ...A } fragment A on Query { node(id: 1) { ...B } } fragment B on Node { child { child { "
+                   "child { child { child { child { child { child { child { id } } } } } } } } } }",
                    "levels deep");
     api_gql_schema_free(s);
 }
@@ -439,20 +447,24 @@ static void test_execution(void **state)
     expect_result(s, "{ hello a: hello __typename }", NULL, NULL,
                   "{\"data\":{\"hello\":\"world\",\"a\":\"world\",\"__typename\":\"Query\"}}");
     /* Merged fields, fragments, skip/include with variables, defaults. */
-    expect_result(s, "query($s: Boolean = true) { node(id: 1) { id } node(id: 1) { color ...F @skip(if: $s) "
-                     "... @include(if: false) { name } } } fragment F on Node { name }",
+    expect_result(s,
+                  "query($s: Boolean = true) { node(id: 1) { id } node(id: 1) { color ...F @skip(if: $s) "
+                  "... @include(if: false) { name } } } fragment F on Node { name }",
                   NULL, NULL, "{\"data\":{\"node\":{\"id\":\"n1\",\"color\":\"GREEN\"}}}");
-    expect_result(s, "{ node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
-                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
-                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
-                     "node(id: 1) { id } node(id: 1) { id } node(id: 1) { color } }",
+    expect_result(s,
+                  "{ node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                  "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                  "node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } node(id: 1) { id } "
+                  "node(id: 1) { id } node(id: 1) { id } node(id: 1) { color } }",
                   NULL, NULL, "{\"data\":{\"node\":{\"id\":\"n1\",\"color\":\"GREEN\"}}}");
     expect_result(s, "query($n: Int) { nodes(first: $n) { id } }", "{\"n\": 2}", NULL,
                   "{\"data\":{\"nodes\":[{\"id\":\"n1\"},{\"id\":\"n1\"}]}}");
-    expect_result(s, "query($i: Int, $l: [Int!], $c: Color, $f: Float) { echo(i: $i, l: $l, c: $c, f: $f, s: "
-                     "\"x\") }",
+    expect_result(s,
+                  "query($i: Int, $l: [Int!], $c: Color, $f: Float) { echo(i: $i, l: $l, c: $c, f: $f, s: "
+                  "\"x\") }",
                   "{\"i\": 2.0, \"l\": 7, \"c\": \"RED\", \"f\": 1}", NULL,
-                  "{\"data\":{\"echo\":\"{\\\"c\\\":\\\"RED\\\",\\\"f\\\":1.0,\\\"i\\\":2,\\\"l\\\":[7],\\\"s\\\":\\\"x\\\"}\"}}");
+                  "{\"data\":{\"echo\":\"{\\\"c\\\":\\\"RED\\\",\\\"f\\\":1.0,\\\"i\\\":2,\\\"l\\\":[7],\\\"s\\\":"
+                  "\\\"x\\\"}\"}}");
     /* A field error: null, with message, location and path. */
     expect_result(s, "{ hello\n fail }", NULL, NULL,
                   "{\"data\":{\"hello\":\"world\",\"fail\":null},\"errors\":[{\"message\":\"it failed\","
@@ -477,9 +489,9 @@ static void test_execution(void **state)
     json_decref(res);
     res = run(s, "query($c: Color!) { echo(c: $c) }", "{\"c\": \"BLUE\"}", NULL, &request_error);
     assert_true(request_error);
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(json_object_get(res, "errors"), 0),
-                                                             "message")),
-                           "Variable \"$c\" got invalid value"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(json_object_get(res, "errors"), 0), "message")),
+               "Variable \"$c\" got invalid value"));
     json_decref(res);
     res = run(s, "query($i: Int) { echo(i: $i) }", "{\"i\": 3000000000}", NULL, &request_error);
     assert_true(request_error);
@@ -502,8 +514,9 @@ static void test_introspection_of_wrappers_and_defaults(void **state)
 {
     (void)state;
     api_gql_schema_t *s = load_test_schema();
-    expect_result(s, "{ __type(name: \"Node\") { kind fields { name type { kind name ofType { kind name ofType { "
-                     "kind name } } } args { name defaultValue } } } }",
+    expect_result(s,
+                  "{ __type(name: \"Node\") { kind fields { name type { kind name ofType { kind name ofType { "
+                  "kind name } } } args { name defaultValue } } } }",
                   NULL, NULL,
                   "{\"data\":{\"__type\":{\"kind\":\"OBJECT\",\"fields\":[{\"name\":\"id\",\"type\":{\"kind\":\"NON_NUL"
                   "L\",\"name\":null,\"ofType\":{\"kind\":\"SCALAR\",\"name\":\"ID\",\"ofType\":null}},\"args\":[]},{\""
