@@ -30,12 +30,13 @@ typedef struct api_keyring api_keyring_t;
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
     const eh_config_t *cfg;
-    eh_db_pool_t *db;      /* EH_DB_POOL_SIZE connections, shared by all request threads */
-    eh_s3_t *s3;           /* uploads: no per-request time limit beyond libs3's own */
-    eh_s3_t *s3_probe;     /* /readyz: a short time limit */
-    api_publisher_t *pub;  /* the one broker connection of the process */
+    eh_db_pool_t *db;       /* EH_DB_POOL_SIZE connections, shared by all request threads */
+    eh_s3_t *s3;            /* uploads: no per-request time limit beyond libs3's own */
+    eh_s3_t *s3_probe;      /* /readyz: a short time limit */
+    api_publisher_t *pub;   /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
     api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
@@ -62,8 +63,8 @@ typedef enum { API_SCOPE_READ, API_SCOPE_WRITE } api_scope_t;
 typedef enum { API_BODY_NONE, API_BODY_STREAM, API_BODY_COLLECT } api_body_t;
 
 typedef struct api_route {
-    const char *method;  /* GET (HEAD too), POST, DELETE */
-    const char *pattern; /* "/api/v1/jobs/{id}/errors"; also the route's name in logs and metrics */
+    const char *method;     /* GET (HEAD too), POST, DELETE */
+    const char *pattern;    /* "/api/v1/jobs/{id}/errors"; also the route's name in logs and metrics */
     api_handler_fn handler; /* NULL for API_BODY_STREAM routes (api_upload_begin/continue) */
     api_auth_t auth;
     api_scope_t scope;
@@ -81,10 +82,10 @@ typedef struct api_caller {
 
 /* Per-request state: allocated on the first call of the access handler, freed when MHD completes the request. */
 struct api_request {
-    int64_t start_ms; /* monotonic */
-    int status;       /* answered status, 0 until one is queued or written */
-    uint64_t bytes;   /* response body bytes */
-    uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
+    int64_t start_ms;         /* monotonic */
+    int status;               /* answered status, 0 until one is queued or written */
+    uint64_t bytes;           /* response body bytes */
+    uint64_t drained;         /* request body bytes read and ignored (routes that take no body) */
     const api_route_t *route; /* NULL until routed */
     bool streaming;           /* the route's body goes to api_upload_continue */
     bool collecting;          /* the route's body is collected into body (API_BODY_COLLECT) */
@@ -145,8 +146,7 @@ char *api_http_error_raw(int status, const char *code, const char *message, cons
  * other result means the refusal (401, 403, 429, 503) is queued and *res
  * holds what the access handler returns.
  */
-EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq,
-                                   enum MHD_Result *res);
+EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, enum MHD_Result *res);
 
 /* What a request shows of its caller (REST and WebSocket alike); strings borrowed, NULL when absent. */
 typedef struct api_auth_input {
@@ -256,8 +256,8 @@ uint64_t api_lookup_queries(api_lookup_t *l);
  * when a reconnect lost it (SQLSTATE 26000); other failures go through
  * eh_db_query, which logs them and tells a lost connection (EH_AGAIN).
  */
-PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
-                             const char *const *params, int *status);
+PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams, const char *const *params,
+                             int *status);
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 
@@ -352,13 +352,13 @@ EH_MUST_CHECK int api_util_parse_int(const char *s, int64_t min, int64_t max, in
 /* The format sniff of an upload: first non-blank line a JSON object, no NUL in the first 64 KiB. */
 #define API_SNIFF_NUL_WINDOW 65536
 typedef struct api_sniff {
-    uint64_t seen;     /* bytes fed so far */
-    int state;         /* private */
-    int verdict;       /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
+    uint64_t seen; /* bytes fed so far */
+    int state;     /* private */
+    int verdict;   /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
     const char *reason;
-    eh_buf_t line;     /* the first non-blank line so far */
+    eh_buf_t line; /* the first non-blank line so far */
     size_t max;
-    unsigned bom;      /* bytes of a leading UTF-8 BOM matched */
+    unsigned bom; /* bytes of a leading UTF-8 BOM matched */
 } api_sniff_t;
 
 void api_sniff_init(api_sniff_t *s, size_t max_line);

@@ -31,7 +31,7 @@ struct api_publisher {
     const eh_config_t *cfg;
     eh_db_pool_t *pool;
     eh_mq_keepalive_cfg_t mq_cfg;
-    pthread_mutex_t mu;   /* guards broker */
+    pthread_mutex_t mu;     /* guards broker */
     eh_keepalive_t *broker; /* the eh_mq_t, with the topology declared, reopened with back-off */
     eh_stop_t *stop;
     bool started;

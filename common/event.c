@@ -8,8 +8,8 @@
 #include "uuid.h"
 
 static const char *const NAMES[EH_EVENT_KIND_COUNT] = {
-    [EH_EVENT_SNAPSHOT] = "snapshot", [EH_EVENT_STARTED] = "started", [EH_EVENT_PROGRESS] = "progress",
-    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed", [EH_EVENT_CANCELLED] = "cancelled",
+    [EH_EVENT_SNAPSHOT] = "snapshot",   [EH_EVENT_STARTED] = "started", [EH_EVENT_PROGRESS] = "progress",
+    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed",   [EH_EVENT_CANCELLED] = "cancelled",
     [EH_EVENT_DELETED] = "deleted",
 };
 
@@ -85,8 +85,7 @@ void eh_event_routing_key(const char *job_id, char out[EH_EVENT_ROUTING_KEY_LEN]
     snprintf(out, EH_EVENT_ROUTING_KEY_LEN, "job.%s", job_id);
 }
 
-int eh_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq,
-                   eh_event_kind_t *kind)
+int eh_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq, eh_event_kind_t *kind)
 {
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = EH_DECLINED;

@@ -29,7 +29,7 @@ typedef struct eh_job {
     int64_t lines_invalid;    /* rows in job_errors for this job */
     int64_t created_at_ms, started_at_ms, completed_at_ms; /* epoch ms or EH_TIME_NULL */
     char *error;                                           /* owned; NULL unless failed */
-    int64_t seq; /* grows with every state change that produces an event */
+    int64_t seq;                                           /* grows with every state change that produces an event */
 } eh_job_t;
 
 /* Frees the owned strings and zeroes the job. NULL is accepted. */
