@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "event.h"
 #include "job.h"
 #include "job_queue.h"
 #include "s3.h"
@@ -120,6 +121,8 @@ enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, 
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
+/* Queues an empty response (204). */
+enum MHD_Result api_http_send_empty(struct MHD_Connection *c, api_request_t *rq, int status);
 /* Queues {"error":{"code":code,"message":message}}; a 503 carries Retry-After. */
 enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
                                     const char *message);
@@ -189,6 +192,8 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
 /* Every later call: feeds the body, then (final call) stores the file and answers. */
 enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *data,
                                     size_t *size);
+/* The scope an upload request needs: read for a dry run (dry_run=true), write otherwise. */
+api_scope_t api_upload_scope(struct MHD_Connection *c);
 /* EH_OK when a spool file can be made in dir (checked at start, so that a bad EH_SPOOL_DIR stops eh-api). */
 EH_MUST_CHECK int api_upload_check_spool(const char *dir);
 /* Frees the upload state and its spool file. NULL is accepted. */
@@ -218,6 +223,12 @@ void api_offload_destroy(api_offload_t *o);
  * thread could be started: c is not suspended and the work has not run.
  */
 EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
+/*
+ * Work of no connection (freeing what an aborted request left: a large spool
+ * file, a cut S3 PUT) on a thread of its own; the drain waits for it too.
+ * EH_OK; EH_ERR when no thread could be started (the work has not run).
+ */
+EH_MUST_CHECK int api_offload_detached(api_offload_t *o, api_offload_fn work, void *arg);
 /* Returns once no work runs: the daemon must not stop while a connection is suspended. */
 void api_offload_drain(api_offload_t *o);
 
@@ -270,7 +281,30 @@ bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, e
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/*
+ * The {id} of rq as a lowercase UUID into out: true; false with the 400
+ * queued in *answer.
+ */
+bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[EH_UUID_STRLEN + 1],
+                         enum MHD_Result *answer);
+/* Queues the answer to a failed job query: 404 (EH_DECLINED), 503 (EH_AGAIN) or 500. */
+enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc);
 
+/* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
+
+enum MHD_Result api_jobs_list(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_entries(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- job_actions.c: POST /api/v1/jobs/<id>/cancel, DELETE /api/v1/jobs/<id> ---- */
+
+enum MHD_Result api_jobs_cancel(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_delete(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- docs.c: GET /api/v1/openapi.json, /docs, /docs/<asset> ---- */
+
+enum MHD_Result api_docs_openapi(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_page(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_asset(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 /* ---- admin.c: the /api/v1/admin/ endpoints (the admin token only) ---- */
 
 enum MHD_Result api_admin_tenant_create(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
@@ -299,6 +333,13 @@ EH_MUST_CHECK int api_publisher_check(api_publisher_t *pub);
  * the database was not there (the re-publisher will publish it).
  */
 EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key);
+/*
+ * Publishes a job event (cancelled, deleted) on eh.progress with a confirm,
+ * for the WebSocket relays of every eh-api process. EH_OK or EH_AGAIN,
+ * logged here, so callers may ignore it: a relay re-reads its silent jobs
+ * from PostgreSQL and makes the event up.
+ */
+int api_publisher_event(api_publisher_t *pub, const eh_job_t *job, eh_event_kind_t kind);
 
 /* ---- util.c: pure helpers (unit-tested) ---- */
 

@@ -39,8 +39,12 @@
  */
 static const api_route_t routes[] = {
     {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM, 0},
+    {"GET", "/api/v1/jobs", api_jobs_list, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"DELETE", "/api/v1/jobs/{id}", api_jobs_delete, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/api/v1/jobs/{id}/entries", api_jobs_entries, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/jobs/{id}/cancel", api_jobs_cancel, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE, 0},
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
@@ -49,6 +53,9 @@ static const api_route_t routes[] = {
     {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
      API_BODY_COLLECT, 4096},
     {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
+    {"GET", "/api/v1/openapi.json", api_docs_openapi, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/docs", api_docs_page, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/docs/{id}", api_docs_asset, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cursor.h"
 #include "config.h"
 #include "keyring.h"
 #include "listener.h"
@@ -148,6 +149,8 @@ static int serve(const eh_config_t *cfg)
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
     }
+    if (api_cursor_configure(cfg->cursor_secret, cfg->database_url) != EH_OK)
+        goto out;
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;

@@ -237,6 +237,17 @@ static void catch_up(job_subs_t *job, const eh_job_t *j, int64_t now)
     api_ws_frame_unref(f);
 }
 
+/* The highest seq any session of job has accepted (a snapshot may be ahead of seq_seen). */
+static int64_t last_seq(const job_subs_t *job)
+{
+    int64_t seq = job->seq_seen;
+    for (const session_t *s = job->sessions; s != NULL; s = s->next) {
+        if (s->q.last_seq > seq)
+            seq = s->q.last_seq;
+    }
+    return seq < 0 ? 0 : seq;
+}
+
 /* Re-reads the n jobs whose ids are in the array literal ids ("{id,id,...}") in one round trip. */
 static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
 {
@@ -255,6 +266,21 @@ static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
         if (job != NULL)
             catch_up(job, &j, now);
         eh_job_clear(&j);
+    }
+    /* A polled job with no row was deleted and its "deleted" event never came: end its sessions now. */
+    for (const char *id = ids + 1; strlen(id) >= EH_UUID_STRLEN; id += EH_UUID_STRLEN + 1) {
+        bool found = false;
+        for (int r = 0; r < PQntuples(res) && !found; r++)
+            found = strncmp(PQgetvalue(res, r, 0), id, EH_UUID_STRLEN) == 0;
+        char one[EH_UUID_STRLEN + 1];
+        memcpy(one, id, EH_UUID_STRLEN);
+        one[EH_UUID_STRLEN] = '\0';
+        job_subs_t *job = found ? NULL : job_find(ws, one);
+        api_ws_frame_t *f = job != NULL ? api_ws_frame_gone(one, last_seq(job) + 1, eh_time_now_ms()) : NULL;
+        if (f != NULL) {
+            fan_out(job, f, now);
+            api_ws_frame_unref(f);
+        }
     }
     PQclear(res);
 }

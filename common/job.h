@@ -10,8 +10,11 @@
 
 #include "eh.h"
 
-/* queued -> processing -> completed | failed; a leased job whose worker died goes back to queued. */
-typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED } eh_job_status_t;
+/*
+ * queued -> processing -> completed | failed; a leased job whose worker died
+ * goes back to queued; queued or processing -> cancelled (by its owner).
+ */
+typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED, EH_JOB_CANCELLED } eh_job_status_t;
 
 #define EH_TIME_NULL INT64_MIN /* a timestamp column that is NULL */
 
