@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "log.h"
@@ -42,6 +43,17 @@ static const api_route_t routes[] = {
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const api_route_t *api_http_routes(size_t *n)
+{
+    *n = N_ROUTES;
+    return routes;
+}
+
+size_t api_http_route_index(const api_route_t *route)
+{
+    return route != NULL ? (size_t)(route - routes) : N_ROUTES;
+}
 
 /* Matches url against pattern; on success sets the {id} slice (empty when the pattern has none). */
 static bool pattern_match(const char *pattern, const char *url, const char **id, size_t *id_len)
@@ -127,6 +139,9 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
         ok = MHD_NO;
     if (ok == MHD_YES && hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
         ok = MHD_NO;
+    if (ok == MHD_YES && rq->request_id[0] != '\0' &&
+        MHD_add_response_header(resp, "X-Request-Id", rq->request_id) != MHD_YES)
+        ok = MHD_NO;
     if (ok == MHD_YES)
         ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -165,6 +180,13 @@ enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq,
     return api_http_send_json(c, rq, status, api_http_error_body(code, message));
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* One line per request, built without jansson: it is written for every request. */
 static void log_request(const api_request_t *rq, enum MHD_RequestTerminationCode toe)
 {
@@ -173,6 +195,8 @@ static void log_request(const api_request_t *rq, enum MHD_RequestTerminationCode
     char path[sizeof(rq->path)];
     api_util_clean_utf8(rq->path, strlen(rq->path), path, sizeof(path));
     eh_log_fields_t f = EH_LOG_FIELDS_INIT;
+    eh_log_field_str(&f, "request_id", rq->request_id);
+    eh_log_field_str(&f, "client", rq->client);
     eh_log_field_str(&f, "method", rq->method);
     eh_log_field_str(&f, "path", path);
     eh_log_field_int(&f, "status", rq->status);
@@ -193,18 +217,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (rq == NULL)
         return;
     log_request(rq, toe);
+    api_metrics_request(ctx->metrics, rq->route, rq->method, rq->status, (double)(mono_ns() - rq->start_ns) / 1e9);
+    api_metrics_in_flight(ctx->metrics, -1);
     api_upload_destroy(rq->upload);
     free(rq);
     *con_cls = NULL;
     atomic_fetch_sub(&ctx->in_flight, 1);
 }
 
-static api_request_t *request_new(api_ctx_t *ctx, const char *url, const char *method)
+static api_request_t *request_new(api_ctx_t *ctx, struct MHD_Connection *c, const char *url, const char *method)
 {
     api_request_t *rq = calloc(1, sizeof(*rq));
     if (rq == NULL)
         return NULL;
-    rq->start_ms = eh_time_mono_ms();
+    rq->start_ns = mono_ns();
+    rq->start_ms = rq->start_ns / 1000000;
+    api_request_id(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), rq->request_id);
+    api_client_addr(ctx, c, rq->client, sizeof(rq->client));
+    api_metrics_in_flight(ctx->metrics, 1);
     snprintf(rq->method, sizeof(rq->method), "%s", method);
     snprintf(rq->path, sizeof(rq->path), "%s", url);
     atomic_fetch_add(&ctx->in_flight, 1);
@@ -256,7 +286,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     api_ctx_t *ctx = cls;
     api_request_t *rq = *con_cls;
     if (rq == NULL) {
-        rq = request_new(ctx, url, method);
+        rq = request_new(ctx, c, url, method);
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;

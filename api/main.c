@@ -91,12 +91,27 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
     }
 }
 
-static void log_ready(const eh_config_t *cfg, int port)
+static void log_ready(const eh_config_t *cfg, int port, int metrics_port)
 {
     bool v6 = strchr(cfg->http_host, ':') != NULL;
     char url[300];
     snprintf(url, sizeof(url), "http://%s%s%s:%d", v6 ? "[" : "", cfg->http_host, v6 ? "]" : "", port);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s}", "url", url, "libmicrohttpd", MHD_get_version()), "ready");
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s, s:i}", "url", url, "libmicrohttpd", MHD_get_version(),
+                                     "metrics_port", metrics_port),
+              "ready");
+}
+
+/* EH_TRUSTED_PROXIES and the metrics listener: the parts of observability set up before serving. */
+static int observability_start(api_ctx_t *ctx)
+{
+    char err[256];
+    if (api_proxies_parse(ctx->cfg->trusted_proxies, &ctx->proxies, err, sizeof(err)) != EH_OK) {
+        eh_log_error("bad configuration: %s", err);
+        return EH_ERR;
+    }
+    bool failed = false;
+    ctx->metrics = api_metrics_start(ctx->cfg, &failed);
+    return failed ? EH_ERR : EH_OK;
 }
 
 /* Stops in stages: no new connections, in-flight requests get the grace period, then everything closes. */
@@ -134,6 +149,8 @@ static int serve(const eh_config_t *cfg)
         return 1;
     }
     eh_config_log(cfg);
+    if (observability_start(&ctx) != EH_OK)
+        goto out;
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
@@ -163,6 +180,8 @@ static int serve(const eh_config_t *cfg)
     if (daemon == NULL)
         goto out;
     ws = api_ws_create(cfg);
+    if (ws != NULL)
+        api_ws_set_metrics(ws, ctx.metrics);
     if (ws == NULL || api_ws_start(ws) != EH_OK)
         goto out;
     listener = api_listener_create(cfg->http_host, (int)cfg->http_port, (int)cfg->http_max_connections,
@@ -172,7 +191,7 @@ static int serve(const eh_config_t *cfg)
     api_listener_set_ws_hook(listener, api_ws_adopt, ws);
     if (api_listener_start(listener) != EH_OK)
         goto out;
-    log_ready(cfg, api_listener_port(listener));
+    log_ready(cfg, api_listener_port(listener), api_metrics_port(ctx.metrics));
 
     (void)wait_signal(&signals, -1);
     eh_log_info("stopping");
@@ -194,6 +213,8 @@ out:
     eh_s3_destroy(ctx.s3);
     if (s3_inited)
         eh_s3_global_cleanup();
+    api_metrics_destroy(ctx.metrics);
+    api_proxies_destroy(ctx.proxies);
     if (rc == 0)
         eh_log_info("stopped");
     return rc;

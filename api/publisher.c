@@ -136,7 +136,7 @@ int api_publisher_check(api_publisher_t *pub)
     return rc;
 }
 
-int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key)
+int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key, const char *request_id)
 {
     /*
      * The database connection (for the publish stamp) is taken under the
@@ -155,7 +155,7 @@ int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *
     for (int attempt = 0; attempt < 2 && rc != EH_OK; attempt++) {
         if (connect_locked(pub) != EH_OK)
             break;
-        rc = eh_job_queue_publish(db, pub->mq, job_id, object_key, CONFIRM_TIMEOUT_MS);
+        rc = eh_job_queue_publish(db, pub->mq, job_id, object_key, request_id, CONFIRM_TIMEOUT_MS);
         if (rc != EH_OK)
             drop_locked(pub); /* a late confirm must not be taken for the next message's */
     }

@@ -58,8 +58,9 @@
 /* Past EH_HTTP_TIMEOUT_S, a body must have averaged at least this many bytes per second. */
 #define MIN_BODY_RATE (16 * 1024)
 
-static const char SQL_INSERT_JOB[] = "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total) "
-                                     "VALUES ($1, $2, $3, $4, $5) RETURNING " EH_JOB_COLUMNS;
+static const char SQL_INSERT_JOB[] =
+    "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, request_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING " EH_JOB_COLUMNS;
 
 enum upload_stage {
     RECEIVING,
@@ -540,14 +541,14 @@ static int record_job(api_ctx_t *ctx, api_upload_t *up, const char *id, const ch
     uint64_t total = up->newlines + (up->last != '\n' ? 1 : 0);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)up->file_bytes);
     snprintf(lines, sizeof(lines), "%llu", (unsigned long long)total);
-    const char *params[] = {id, up->file_name, key, size, lines};
+    const char *params[] = {id, up->file_name, key, size, lines, up->rq->request_id};
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL) {
         delete_object(ctx, key); /* nothing was sent: the row surely does not exist */
         return EH_AGAIN;
     }
-    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 5, params, &status);
+    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 6, params, &status);
     eh_db_pool_release(ctx->db, db);
     if (res != NULL) {
         int rc = eh_job_from_row(res, 0, job);
@@ -633,15 +634,17 @@ static void store(api_upload_t *up)
         return;
     }
     /* Not confirmed: the job stays queued without a publish stamp, and the re-publisher sends it later. */
-    bool published = api_publisher_publish(ctx->pub, id, key) == EH_OK;
+    bool published = api_publisher_publish(ctx->pub, id, key, up->rq->request_id) == EH_OK;
     eh_log_kv(EH_LOG_INFO,
-              json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "job_id", id, "file_name", job.file_name,
+              json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "job_id", id, "request_id",
+                        up->rq->request_id, "file_name", job.file_name,
                         "size_bytes", (json_int_t)job.size_bytes, "lines_total", (json_int_t)job.lines_total,
                         "published", published, "receive_ms", (json_int_t)(put_start - up->rq->start_ms),
                         "s3_put_wait_ms", (json_int_t)put_ms, "streamed", streamed),
               published ? "upload accepted" : "upload accepted; the job will be published when the broker answers");
     snprintf(up->ans_location, sizeof(up->ans_location), "/api/v1/jobs/%s", id);
     set_answer(up, MHD_HTTP_ACCEPTED, accepted_body(&job));
+    api_metrics_upload(ctx->metrics, (uint64_t)job.size_bytes);
     eh_job_clear(&job);
 }
 

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "eh.h"
+#include "http_metrics.h"
 
 typedef struct api_ws api_ws_t;
 
@@ -31,6 +32,9 @@ EH_MUST_CHECK api_ws_t *api_ws_create(const eh_config_t *cfg);
 
 /* Starts the service and consumer threads. EH_OK or EH_ERR (logged). */
 EH_MUST_CHECK int api_ws_start(api_ws_t *ws);
+
+/* Counts open WebSockets in eh_ws_clients (m borrowed, may be NULL); call before api_ws_start. */
+void api_ws_set_metrics(api_ws_t *ws, api_metrics_t *m);
 
 /*
  * The listener's hook (api_ws_adopt_fn): takes ownership of an accepted

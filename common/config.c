@@ -93,6 +93,14 @@ static const cf_row_t rows[] = {
     /* GraphQL (issue 13) */
 
     /* metrics and observability (issue 14) */
+    {"EH_METRICS", CF_BOOL, 0, 1, "1", OFF(metrics), false,
+     "count Prometheus metrics and serve /metrics (off: no counting, no listener)", NULL},
+    {"EH_API_METRICS_ADDR", CF_STRING, 0, 0, "127.0.0.1:9464", OFF(api_metrics_addr), false,
+     "host:port of eh-api's /metrics listener (no authentication: keep it private; port 0 picks one)", NULL},
+    {"EH_WORKER_METRICS_ADDR", CF_STRING, 0, 0, "127.0.0.1:9465", OFF(worker_metrics_addr), false,
+     "host:port of the worker supervisor's /metrics, the sum of its workers (port 0 picks one)", NULL},
+    {"EH_TRUSTED_PROXIES", CF_STRING, 0, 0, "none", OFF(trusted_proxies), false,
+     "comma-separated addresses or CIDRs of the proxies whose X-Forwarded-For eh-api believes (none: no proxy)", NULL},
 
     /* clients (issue 15) */
 };
@@ -144,12 +152,12 @@ static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *e
     case CF_INT:
         return parse_int(r, v, (int64_t *)(void *)base, err, errlen);
     case CF_BOOL:
-        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0)
             *(int64_t *)(void *)base = 1;
-        else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+        else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 || strcasecmp(v, "off") == 0)
             *(int64_t *)(void *)base = 0;
         else {
-            snprintf(err, errlen, "%s: \"%s\" is not a boolean (1/0, true/false, yes/no)", r->name, v);
+            snprintf(err, errlen, "%s: \"%s\" is not a boolean (1/0, true/false, yes/no, on/off)", r->name, v);
             return EH_ERR;
         }
         return EH_OK;
