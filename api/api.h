@@ -219,6 +219,8 @@ enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, a
 
 enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/* Metrics collector (ud: the api_ctx_t): eh_ready and eh_ready_dependency{dependency}, checked now. */
+int api_health_collect(eh_buf_t *out, void *ud);
 
 /* ---- publisher.c: the broker connection, guarded by a mutex, and the re-publisher thread ---- */
 

@@ -31,16 +31,42 @@ static bool s3_ok(api_ctx_t *ctx)
     return eh_s3_bucket_exists(ctx->s3_probe, &err) == EH_OK;
 }
 
+typedef struct check {
+    const char *name;
+    bool ok;
+} check_t;
+
+/* The three dependencies /readyz and eh_ready report on. */
+static void run_checks(api_ctx_t *ctx, check_t checks[3])
+{
+    checks[0] = (check_t){"postgres", postgres_ok(ctx)};
+    checks[1] = (check_t){"rabbitmq", api_publisher_check(ctx->pub) == EH_OK};
+    checks[2] = (check_t){"s3", s3_ok(ctx)};
+}
+
+int api_health_collect(eh_buf_t *out, void *ud)
+{
+    check_t checks[3];
+    run_checks(ud, checks);
+    bool all = true;
+    if (eh_buf_append_str(out, "# HELP eh_ready_dependency Whether a dependency answers eh-api's readiness check "
+                               "(the checks of /readyz, run at scrape time).\n"
+                               "# TYPE eh_ready_dependency gauge\n") != EH_OK)
+        return EH_ERR;
+    for (size_t i = 0; i < EH_ARRAY_LEN(checks); i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "eh_ready_dependency{dependency=\"%s\"} %d\n", checks[i].name, checks[i].ok);
+        if (eh_buf_append_str(out, line) != EH_OK)
+            return EH_ERR;
+        all = all && checks[i].ok;
+    }
+    return eh_metrics_write_sample(out, "eh_ready", "gauge", "1 when /readyz would answer 200.", all ? 1 : 0);
+}
+
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    struct {
-        const char *name;
-        bool ok;
-    } checks[] = {
-        {"postgres", postgres_ok(ctx)},
-        {"rabbitmq", api_publisher_check(ctx->pub) == EH_OK},
-        {"s3", s3_ok(ctx)},
-    };
+    check_t checks[3];
+    run_checks(ctx, checks);
     json_t *status = json_object();
     char failing[64] = "";
     for (size_t i = 0; i < EH_ARRAY_LEN(checks); i++) {

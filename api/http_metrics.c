@@ -58,7 +58,8 @@ static int declare(api_metrics_t *m)
     return EH_OK;
 }
 
-api_metrics_t *api_metrics_start(const eh_config_t *cfg, bool *failed)
+api_metrics_t *api_metrics_start(const eh_config_t *cfg, eh_metrics_collect_fn readiness, void *readiness_ud,
+                                 bool *failed)
 {
     *failed = false;
     if (!cfg->metrics)
@@ -66,7 +67,8 @@ api_metrics_t *api_metrics_start(const eh_config_t *cfg, bool *failed)
     api_metrics_t *m = calloc(1, sizeof(*m));
     if (m == NULL || (m->reg = eh_metrics_create()) == NULL || declare(m) != EH_OK ||
         eh_metrics_start(m->reg, 1, false) != EH_OK ||
-        eh_metrics_add_collector(m->reg, eh_metrics_process_collect, NULL) != EH_OK) {
+        eh_metrics_add_collector(m->reg, eh_metrics_process_collect, NULL) != EH_OK ||
+        (readiness != NULL && eh_metrics_add_collector(m->reg, readiness, readiness_ud) != EH_OK)) {
         eh_log_error("cannot set up the metrics registry");
         goto fail;
     }

@@ -18,11 +18,13 @@ struct api_route;
 
 /*
  * Declares the families (route label values: the route table's patterns
- * plus "unmatched"), starts counting and the listener. NULL with
+ * plus "unmatched"), starts counting and the listener; readiness (called
+ * with readiness_ud at each scrape) adds the readiness gauges. NULL with
  * cfg->metrics off; *failed set (after logging) when it was asked for and
  * could not be started.
  */
-EH_MUST_CHECK api_metrics_t *api_metrics_start(const eh_config_t *cfg, bool *failed);
+EH_MUST_CHECK api_metrics_t *api_metrics_start(const eh_config_t *cfg, eh_metrics_collect_fn readiness,
+                                              void *readiness_ud, bool *failed);
 /* Stops the listener and frees. NULL is accepted. */
 void api_metrics_destroy(api_metrics_t *m);
 /* The port the listener is bound to (0 when none). */

@@ -101,16 +101,11 @@ static void log_ready(const eh_config_t *cfg, int port, int metrics_port)
               "ready");
 }
 
-/* EH_TRUSTED_PROXIES and the metrics listener: the parts of observability set up before serving. */
-static int observability_start(api_ctx_t *ctx)
+/* The metrics listener, once ctx is whole: its readiness gauges use the pools from another thread. */
+static int metrics_start(api_ctx_t *ctx)
 {
-    char err[256];
-    if (api_proxies_parse(ctx->cfg->trusted_proxies, &ctx->proxies, err, sizeof(err)) != EH_OK) {
-        eh_log_error("bad configuration: %s", err);
-        return EH_ERR;
-    }
     bool failed = false;
-    ctx->metrics = api_metrics_start(ctx->cfg, &failed);
+    ctx->metrics = api_metrics_start(ctx->cfg, api_health_collect, ctx, &failed);
     return failed ? EH_ERR : EH_OK;
 }
 
@@ -149,8 +144,11 @@ static int serve(const eh_config_t *cfg)
         return 1;
     }
     eh_config_log(cfg);
-    if (observability_start(&ctx) != EH_OK)
+    char perr[256];
+    if (api_proxies_parse(cfg->trusted_proxies, &ctx.proxies, perr, sizeof(perr)) != EH_OK) {
+        eh_log_error("bad configuration: %s", perr);
         goto out;
+    }
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
@@ -175,6 +173,8 @@ static int serve(const eh_config_t *cfg)
     ctx.offload = api_offload_create();
     ctx.lookup = api_lookup_create(ctx.db);
     if (ctx.offload == NULL || ctx.lookup == NULL)
+        goto out;
+    if (metrics_start(&ctx) != EH_OK)
         goto out;
     daemon = api_http_start(&ctx);
     if (daemon == NULL)
@@ -205,6 +205,8 @@ out:
         api_offload_drain(ctx.offload); /* resumes every suspended connection */
         MHD_stop_daemon(daemon);
     }
+    /* After the daemon (its requests count) and before the pools (its readiness gauges use them). */
+    api_metrics_destroy(ctx.metrics);
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
     api_publisher_destroy(ctx.pub);
@@ -213,7 +215,6 @@ out:
     eh_s3_destroy(ctx.s3);
     if (s3_inited)
         eh_s3_global_cleanup();
-    api_metrics_destroy(ctx.metrics);
     api_proxies_destroy(ctx.proxies);
     if (rc == 0)
         eh_log_info("stopped");

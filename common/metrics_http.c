@@ -193,6 +193,7 @@ static void serve_one(eh_metrics_server_t *s, int fd)
         respond(fd, deadline, "500 Internal Server Error", text, "out of memory\n", 14);
         return;
     }
+    deadline = eh_time_mono_ms() + CONN_DEADLINE_MS; /* collectors may have waited on a dependency */
     respond(fd, deadline, "200 OK", "text/plain; version=0.0.4; charset=utf-8", is_head ? "" : out.p,
             is_head ? 0 : out.len);
     eh_buf_free(&out);
