@@ -136,10 +136,10 @@ $(BUILD)/bench/ws_clients: $(BUILD)/bench/ws/ws_clients.o
 #   build/fuzz/validate_fuzz -max_total_time=300 -artifact_prefix=/tmp/ /tmp/corpus tests/fuzz/corpus
 FUZZ_CC ?= clang
 fuzz: build/fuzz/validate_fuzz
-build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c worker/validate.c worker/json_scan.c worker/timestamp.c \
-                          worker/level.c worker/splitter.c worker/copy_row.c common/buf.c \
-                          worker/validate.h worker/json_scan.h worker/timestamp.h worker/level.h \
-                          worker/splitter.h worker/copy_row.h common/buf.h
+build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c common/validate.c common/json_scan.c common/timestamp.c \
+                          common/level.c common/splitter.c worker/copy_row.c common/buf.c \
+                          common/validate.h common/json_scan.h common/timestamp.h common/level.h \
+                          common/splitter.h worker/copy_row.h common/buf.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
 	    $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson)

@@ -122,6 +122,8 @@ EH_MUST_CHECK struct MHD_Daemon *api_http_start(api_ctx_t *ctx);
 /* Hands an accepted socket to the daemon, which owns (and closes) it from now on. */
 EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t addrlen, void *daemon);
 
+/* ---- response.c: the one writer of answers (handlers and the router use it; it knows no route) ---- */
+
 /* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
 /* The same with one more header (Location on 202, Allow on 405). */
@@ -132,6 +134,16 @@ enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq,
                                     const char *message);
 /* The JSON error body as a new object; NULL on out of memory. */
 json_t *api_http_error_body(const char *code, const char *message);
+/* The header a status always carries (Retry-After on 503) with its value, or NULL. */
+const char *api_http_status_header(int status, const char **value);
+/*
+ * The complete HTTP/1.1 error answer (status line, the headers above, one
+ * more header when hname is not NULL, Connection: close, the JSON body) for
+ * paths that write to the socket themselves. New string (free it), its
+ * length in *len; NULL on out of memory.
+ */
+char *api_http_error_raw(int status, const char *code, const char *message, const char *hname, const char *hvalue,
+                         size_t *len);
 
 /* ---- auth.c: who is calling ---- */
 

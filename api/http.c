@@ -1,5 +1,7 @@
 /*
- * The libmicrohttpd daemon: routing, JSON responses, the request log line.
+ * The libmicrohttpd daemon: routing and the request log line (answers are
+ * written by response.c, which knows no route: handlers and the router both
+ * depend on it, never on each other).
  *
  * A pool of EH_HTTP_THREADS threads, each polling many connections with
  * epoll: a status request waits on PostgreSQL for a round trip, so a few
@@ -117,67 +119,11 @@ const api_route_t *api_http_route_find(const char *method, const char *url, cons
     return found;
 }
 
-json_t *api_http_error_body(const char *code, const char *message)
-{
-    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-}
-
-static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int status, char *text, size_t len,
-                             const char *hname, const char *hvalue)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
-        return MHD_NO;
-    }
-    enum MHD_Result ok = MHD_YES;
-    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
-        MHD_add_response_header(resp, "Server", "event-horizon") != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES && status == MHD_HTTP_SERVICE_UNAVAILABLE &&
-        MHD_add_response_header(resp, "Retry-After", API_RETRY_AFTER) != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES && hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES && rq->request_id[0] != '\0' &&
-        MHD_add_response_header(resp, "X-Request-Id", rq->request_id) != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES)
-        ok = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    if (ok == MHD_YES) {
-        rq->status = status;
-        rq->bytes = len;
-    }
-    return ok;
-}
-
-enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
-                                          const char *hname, const char *hvalue)
-{
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return MHD_NO;
-    return queue(c, rq, status, text, strlen(text), hname, hvalue);
-}
-
-enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body)
-{
-    return api_http_send_json_header(c, rq, status, body, NULL, NULL);
-}
-
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, api_request_t *rq, const char *allow)
 {
     return api_http_send_json_header(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
                                      api_http_error_body("method_not_allowed", "method not allowed on this resource"),
                                      "Allow", allow);
-}
-
-enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
-                                    const char *message)
-{
-    return api_http_send_json(c, rq, status, api_http_error_body(code, message));
 }
 
 static int64_t mono_ns(void)

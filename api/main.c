@@ -23,6 +23,7 @@
 #include "api.h"
 #include "config.h"
 #include "listener.h"
+#include "backoff.h"
 #include "log.h"
 #include "migrate.h"
 #include "timefmt.h"
@@ -72,13 +73,16 @@ static bool wait_signal(const sigset_t *set, int64_t ms)
 /* Storage must be there before the first upload; S3 may still be starting (compose), so retry a while. */
 static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
 {
-    int64_t deadline = eh_time_mono_ms() + BUCKET_WAIT_MS, delay = 100;
+    int64_t deadline = eh_time_mono_ms() + BUCKET_WAIT_MS;
+    eh_backoff_t backoff;
+    eh_backoff_init(&backoff, 100, 2000);
     for (;;) {
         eh_s3_error_t err;
         memset(&err, 0, sizeof(err));
         int rc = eh_s3_ensure_bucket(s3, &err);
         if (rc == EH_OK)
             return EH_OK;
+        int64_t delay = eh_backoff_next(&backoff);
         if (rc != EH_AGAIN || eh_time_mono_ms() + delay > deadline) {
             eh_log_kv(EH_LOG_ERROR, json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code,
                                               "s3_message", err.message),
@@ -87,7 +91,6 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
         }
         if (wait_signal(signals, delay))
             return EH_ERR;
-        delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
 }
 

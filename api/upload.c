@@ -365,23 +365,12 @@ static void write_refusal(void *arg)
     api_upload_t *up = arg;
     api_request_t *rq = up->rq;
     drop_stream(up); /* nothing of a refused upload stays, even for a moment after the answer */
-    char *text = NULL;
-    json_t *body = api_http_error_body(up->err_code, up->err_msg);
-    if (body != NULL)
-        text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    size_t len = 0;
+    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, "X-Request-Id", rq->request_id, &len);
     if (text != NULL && up->sock >= 0) {
-        size_t len = strlen(text);
-        char head[256];
-        int hlen = snprintf(head, sizeof(head),
-                            "HTTP/1.1 %d %s\r\nServer: event-horizon\r\nContent-Type: application/json\r\n"
-                            "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                            up->err_status, MHD_get_reason_phrase_for((unsigned)up->err_status), len,
-                            up->err_status == MHD_HTTP_SERVICE_UNAVAILABLE ? "Retry-After: " API_RETRY_AFTER "\r\n"
-                                                                            : "");
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;
         int fd = up->sock;
-        if (send_all(fd, head, (size_t)hlen, deadline) && send_all(fd, text, len, deadline)) {
+        if (send_all(fd, text, len, deadline)) {
             rq->status = up->err_status;
             rq->bytes = len;
             if (shutdown(fd, SHUT_WR) == 0)

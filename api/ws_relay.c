@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "db.h"
 #include "job_store.h"
 #include "log.h"
@@ -79,9 +80,7 @@ struct api_ws {
     bool wake_pending; /* a lws_cancel_service is on its way */
 
     /* The service thread's own (and, once it has ended, the destroying thread's). */
-    eh_db_t *db;
-    int64_t db_retry_at; /* monotonic ms: no connect attempt before (the service thread must not spin on one) */
-    int64_t db_backoff_ms;
+    eh_keepalive_t *db; /* the service thread's eh_db_t, reopened with back-off */
     job_subs_t *buckets[NBUCKETS];
     int nsessions;
     bool closing_all;
@@ -201,29 +200,14 @@ static void fan_out(job_subs_t *job, api_ws_frame_t *f, int64_t now)
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
 
-/* The service thread's connection, opened or repaired on demand; NULL while the server is unreachable. */
+/*
+ * The service thread's connection, opened or repaired on demand; NULL while
+ * the server is unreachable. Every attempt blocks the thread that serves
+ * every WebSocket, hence the back-off (100 ms doubling to 5 s, jittered).
+ */
 static eh_db_t *service_db(api_ws_t *ws)
 {
-    int64_t now = eh_time_mono_ms();
-    if (now < ws->db_retry_at)
-        return NULL;
-    bool ok;
-    if (ws->db == NULL) {
-        ws->db = eh_db_connect(ws->cfg->database_url, 0);
-        ok = ws->db != NULL;
-    } else {
-        ok = eh_db_ensure(ws->db) == EH_OK;
-    }
-    if (ok) {
-        ws->db_backoff_ms = 0;
-        return ws->db;
-    }
-    /* Every attempt blocks the thread that serves every WebSocket: back off, 100 ms doubling to 5 s. */
-    ws->db_backoff_ms = ws->db_backoff_ms == 0 ? DB_BACKOFF_MIN_MS
-                        : ws->db_backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
-                                                                  : ws->db_backoff_ms * 2;
-    ws->db_retry_at = eh_time_mono_ms() + ws->db_backoff_ms;
-    return NULL;
+    return eh_keepalive_get(ws->db);
 }
 
 static const char SQL_JOBS_POLL[] = EH_JOBS_BY_IDS_SQL;
@@ -304,22 +288,6 @@ static void poll_jobs(api_ws_t *ws, bool all)
 
 /* ---- HTTP answers (refused upgrades, plain GETs) ------------------------- */
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 426:
-        return "Upgrade Required";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 /*
  * Writes a complete HTTP/1.1 answer with the contract's JSON error body and
  * returns -1, so that lws hangs up (after flushing what it could not send
@@ -328,20 +296,17 @@ static const char *reason_phrase(int status)
  */
 static int refuse(struct lws *wsi, int status, const char *code, const char *message)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return -1;
-    const char *extra = status == 503 ? "Retry-After: 5\r\n" : status == 426 ? "Upgrade: websocket\r\n" : "";
-    unsigned char buf[LWS_PRE + 1024];
-    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-                     "HTTP/1.1 %d %s\r\nServer: event-horizon\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
-                     status, reason_phrase(status), strlen(text), extra, text);
+    size_t len = 0;
+    char *text = api_http_error_raw(status, code, message, status == 426 ? "Upgrade" : NULL,
+                                    status == 426 ? "websocket" : NULL, &len);
+    unsigned char *buf = text != NULL ? malloc(LWS_PRE + len) : NULL;
+    if (buf != NULL) {
+        memcpy(buf + LWS_PRE, text, len);
+        if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS) < (int)len)
+            eh_log_debug("could not answer a refused WebSocket request");
+    }
+    free(buf);
     free(text);
-    if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE && lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) < n)
-        eh_log_debug("could not answer a refused WebSocket request");
     eh_log_kv(EH_LOG_DEBUG, json_pack("{s:i, s:s}", "status", status, "code", code), "WebSocket request refused");
     return -1;
 }
@@ -700,7 +665,10 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
     ws->cfg = cfg;
     atomic_init(&ws->stopping, false);
     atomic_init(&ws->grace_ms, 0);
-    if (pthread_mutex_init(&ws->mu, NULL) != 0) {
+    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS,
+                                 DB_BACKOFF_MAX_MS);
+    if (ws->db == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
+        eh_keepalive_destroy(ws->db);
         free(ws);
         return NULL;
     }
@@ -784,7 +752,7 @@ void api_ws_destroy(api_ws_t *ws)
         api_ws_msg_free(ws->inbox_head);
         ws->inbox_head = next;
     }
-    eh_db_destroy(ws->db);
+    eh_keepalive_destroy(ws->db);
     pthread_mutex_destroy(&ws->mu);
     free(ws);
 }
