@@ -159,7 +159,6 @@ def test_request_id_is_kept_returned_logged_and_reaches_the_worker(start_api, st
     assert r.headers["X-Request-Id"] == "trace-77.a:b_c"
     job_id = r.json()["job_id"]
     wait_job(db, job_id, statuses=("completed",))
-    assert db.cursor() is not None
     with db.cursor() as cur:
         cur.execute("SELECT request_id FROM jobs WHERE id = %s", (job_id,))
         assert cur.fetchone()[0] == "trace-77.a:b_c"
@@ -167,9 +166,10 @@ def test_request_id_is_kept_returned_logged_and_reaches_the_worker(start_api, st
     api_lines = [l for l in api.json_lines() if l.get("request_id") == "trace-77.a:b_c"]
     assert {l["msg"] for l in api_lines} >= {"request", "upload accepted"}
     # every worker line about the job names the request
-    job_lines = wait_for(lambda: [l for l in worker.json_lines() if l.get("job_id") == job_id and
-                                  l.get("msg") == "job completed"] and
-                         [l for l in worker.json_lines() if l.get("job_id") == job_id], 10, what="worker lines")
+    def worker_lines():
+        got = [l for l in worker.json_lines() if l.get("job_id") == job_id]
+        return got if any(l.get("msg") == "job completed" for l in got) else None
+    job_lines = wait_for(worker_lines, 30, what="the worker's lines about the job")
     assert len(job_lines) >= 2
     assert all(l.get("request_id") == "trace-77.a:b_c" for l in job_lines), job_lines
     # a missing or insane id is replaced by a new one
