@@ -4,7 +4,8 @@
 # with EH_METRICS=on and =off, alternated ROUNDS times in one run, medians
 # side by side with the difference in percent (target: at most 3 %). While
 # metrics are on, /metrics is scraped every second, as Prometheus would.
-# Prints figures; asserts nothing.
+# First, the CPU cost of counting one request in nanoseconds (independent
+# of the machine's load). Prints figures; asserts nothing.
 #
 #   bench/metrics/run.sh [LINES] [ROUNDS] [WRK_DURATION]   default: 300000 3 5s
 #
@@ -20,4 +21,8 @@ EH_SCRIPT=bench-metrics
 
 command -v wrk >/dev/null || eh_die "wrk is not installed (apt-get install wrk)"
 bench_setup bench-metrics
+make --no-print-directory MODE=release build/release/bench/metrics_cost >/dev/null
+echo "== the cost of one counted request, in CPU time (bench/metrics/metrics_cost.c)"
+build/release/bench/metrics_cost
+echo "== throughput, metrics on vs off"
 /usr/bin/python3 "$EH_ROOT/bench/metrics/metrics_bench.py" "$BENCH_WORK" "$@"
