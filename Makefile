@@ -1,6 +1,6 @@
 # Event Horizon - build, run and test.
 #
-#   make            release build: bin/eh-api, bin/eh-worker
+#   make            release build: bin/eh-api, bin/eh-worker, bin/eh-admin
 #   make debug      the same with -g and AddressSanitizer + UBSan (build/asan/bin)
 #   make deps       install what a fresh Debian 12 machine lacks (idempotent, as root)
 #   make run        deps, build, local services, migrations, eh-api + eh-worker in the foreground
@@ -58,7 +58,7 @@ EH_WORKER := $(BUILD)/bin/eh-worker
 
 all:
 	@$(MAKE) --no-print-directory MODE=release build
-	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker bin/
+	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker build/release/bin/eh-admin bin/
 
 debug:
 	@$(MAKE) --no-print-directory MODE=asan build
@@ -156,6 +156,13 @@ format-check:
 # ---- many jobs per worker (issue 16)
 
 # ---- identity, tenants, limits (issue 10)
+
+# eh-admin: tenants and keys on the database (admin/main.c and common/ only).
+EH_ADMIN := $(BUILD)/bin/eh-admin
+build: $(EH_ADMIN)
+$(EH_ADMIN): $(BUILD)/admin/main.o $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(COMMON_LIBS)
 
 # ---- abuse and faults (issue 11)
 

@@ -14,7 +14,10 @@
  *
  * GET routes answer on the second call of the access handler: queueing a
  * response on the first call makes MHD close the connection after it.
+ * A route that collects its body (API_BODY_COLLECT) answers on the last
+ * call, with the whole body in rq->body, bounded by the route's max_body.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +39,17 @@
  * also the route's name in logs and metrics (never the raw path).
  */
 static const api_route_t routes[] = {
-    {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM},
-    {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM, 0},
+    {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants", api_admin_tenant_create, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_COLLECT, 4096},
+    {"GET", "/api/v1/admin/tenants", api_admin_tenant_list, API_AUTH_ADMIN, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
+     API_BODY_COLLECT, 4096},
+    {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -133,6 +141,13 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static enum MHD_Result body_too_large(struct MHD_Connection *c, api_request_t *rq)
+{
+    char msg[80];
+    snprintf(msg, sizeof(msg), "the request body exceeds %zu bytes", rq->route->max_body);
+    return api_http_send_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
+}
+
 /* One line per request, built without jansson: it is written for every request. */
 static void log_request(const api_request_t *rq, enum MHD_RequestTerminationCode toe)
 {
@@ -166,6 +181,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     api_metrics_request(ctx->metrics, rq->route, rq->method, rq->status, (double)(mono_ns() - rq->start_ns) / 1e9);
     api_metrics_in_flight(ctx->metrics, -1);
     api_upload_destroy(rq->upload);
+    eh_buf_free(&rq->body);
     free(rq);
     *con_cls = NULL;
     atomic_fetch_sub(&ctx->in_flight, 1);
@@ -210,18 +226,59 @@ static enum MHD_Result dispatch(api_ctx_t *ctx, struct MHD_Connection *c, api_re
         return res;
     if (rq->route->body == API_BODY_STREAM)
         return api_upload_begin(ctx, c, rq);
+    if (rq->route->body == API_BODY_COLLECT) {
+        if (rq->body_refused)
+            return body_too_large(c, rq);
+        /* NUL-terminated, so that a handler may parse it as a string; body.len stays the body's length. */
+        if (eh_buf_reserve(&rq->body, 1) != EH_OK)
+            return MHD_NO;
+        rq->body.p[rq->body.len] = '\0';
+    }
     return rq->route->handler(ctx, c, rq);
 }
 
-/* True when (method, url) is a route whose body is streamed to its handler as it arrives. */
-static bool streams_body(const char *method, const char *url)
+/* How (method, url) takes its body; API_BODY_NONE for an unknown route (answered 404/405 later). */
+static const api_route_t *route_of(const char *method, const char *url)
 {
     bool path_known;
     char allow[64];
     const char *id;
     size_t id_len;
-    const api_route_t *r = api_http_route_find(method, url, &id, &id_len, &path_known, allow, sizeof(allow));
-    return r != NULL && r->body == API_BODY_STREAM;
+    return api_http_route_find(method, url, &id, &id_len, &path_known, allow, sizeof(allow));
+}
+
+/* True when the request declares a Content-Length above max. */
+static bool declared_over(struct MHD_Connection *c, size_t max)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl == NULL)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno == 0 && end != cl && *end == '\0' && n > max;
+}
+
+/*
+ * A piece of a collected body. Past the route's max_body the rest is read
+ * and dropped, up to MAX_IGNORED_BODY more (then the connection closes), so
+ * that the 413 answers the last call after authentication has had its say.
+ */
+static enum MHD_Result collect_body(api_request_t *rq, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (!rq->body_refused) {
+        int rc = eh_buf_append_max(&rq->body, data, n, rq->route->max_body);
+        if (rc == EH_OK)
+            return MHD_YES;
+        if (rc != EH_DECLINED)
+            return MHD_NO;
+        rq->body_refused = true;
+        eh_buf_free(&rq->body);
+    }
+    rq->drained += n;
+    return rq->drained > MAX_IGNORED_BODY ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -236,14 +293,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;
-        if (streams_body(method, url)) {
+        const api_route_t *r = route_of(method, url);
+        if (r != NULL && r->body == API_BODY_STREAM) {
             rq->streaming = true;
             return dispatch(ctx, c, rq, url, method);
+        }
+        if (r != NULL && r->body == API_BODY_COLLECT) {
+            rq->collecting = true;
+            rq->route = r; /* collect_body reads its max_body before dispatch routes the request */
+            /* A declared length over the bound is answered now, before any of the body is read. */
+            if (declared_over(c, r->max_body)) {
+                rq->body_refused = true;
+                return dispatch(ctx, c, rq, url, method);
+            }
         }
         return MHD_YES;
     }
     if (rq->streaming) /* also drops the body of a request refused on the first call */
         return api_upload_continue(ctx, c, rq, upload_data, upload_data_size);
+    if (rq->collecting && *upload_data_size != 0)
+        return collect_body(rq, upload_data, upload_data_size);
     if (*upload_data_size != 0) {
         /* A body on a route that takes none: read a little of it and ignore it; close on more. */
         rq->drained += *upload_data_size;

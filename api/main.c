@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "keyring.h"
 #include "listener.h"
 #include "backoff.h"
 #include "log.h"
@@ -152,6 +153,7 @@ static int serve(const eh_config_t *cfg)
         eh_log_error("bad configuration: %s", perr);
         goto out;
     }
+    api_auth_log_mode(cfg);
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
@@ -159,9 +161,10 @@ static int serve(const eh_config_t *cfg)
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;
-    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket, .access_key = cfg->s3_access_key,
-                            .secret_key = cfg->s3_secret_key, .https = cfg->s3_https != 0,
-                            .timeout_ms = S3_PUT_IDLE_MS};
+    /* eh-api's own credentials (EH_API_S3_*): it puts and deletes objects, never reads them. */
+    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket,
+                            .access_key = cfg->api_s3_access_key, .secret_key = cfg->api_s3_secret_key,
+                            .https = cfg->s3_https != 0, .timeout_ms = S3_PUT_IDLE_MS};
     ctx.s3 = eh_s3_create(&s3cfg);
     s3cfg.timeout_ms = S3_PROBE_IDLE_MS;
     ctx.s3_probe = eh_s3_create(&s3cfg);
@@ -175,7 +178,8 @@ static int serve(const eh_config_t *cfg)
         goto out;
     ctx.offload = api_offload_create();
     ctx.lookup = api_lookup_create(ctx.db);
-    if (ctx.offload == NULL || ctx.lookup == NULL)
+    ctx.keys = api_keyring_create(cfg->database_url, ctx.db, cfg->rate_limit_rps, cfg->rate_limit_burst);
+    if (ctx.offload == NULL || ctx.lookup == NULL || ctx.keys == NULL || api_keyring_start(ctx.keys) != EH_OK)
         goto out;
     if (metrics_start(&ctx) != EH_OK)
         goto out;
@@ -183,9 +187,11 @@ static int serve(const eh_config_t *cfg)
     if (daemon == NULL)
         goto out;
     ws = api_ws_create(cfg);
-    if (ws != NULL)
-        api_ws_set_metrics(ws, ctx.metrics);
-    if (ws == NULL || api_ws_start(ws) != EH_OK)
+    if (ws == NULL)
+        goto out;
+    api_ws_set_keyring(ws, ctx.keys);
+    api_ws_set_metrics(ws, ctx.metrics);
+    if (api_ws_start(ws) != EH_OK)
         goto out;
     listener = api_listener_create(cfg->http_host, (int)cfg->http_port, (int)cfg->http_max_connections,
                                    cfg->http_timeout_s * 1000, api_http_adopt, daemon);
@@ -212,6 +218,7 @@ out:
     api_metrics_destroy(ctx.metrics);
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);

@@ -64,6 +64,7 @@ struct api_ws {
     struct lws_protocols protocols[2];
     lws_retry_bo_t retry;
     api_ws_consumer_t *consumer;
+    api_keyring_t *keys; /* borrowed (api_ws_set_keyring) */
     pthread_t thread;
     bool thread_started, stopped;
     atomic_bool stopping;
@@ -294,11 +295,24 @@ static void poll_jobs(api_ws_t *ws, bool all)
  * at once): the connection never goes back to keep-alive here, where a next
  * request would miss the REST API.
  */
-static int refuse(struct lws *wsi, int status, const char *code, const char *message)
+static int refuse_with(struct lws *wsi, int status, const char *code, const char *message, int64_t retry_after_s)
 {
+    /* The header the refusal needs besides those every error carries (api_http_error_raw). */
+    char after[24];
+    const char *hname = NULL, *hvalue = NULL;
+    if (status == 426) {
+        hname = "Upgrade";
+        hvalue = "websocket";
+    } else if (status == 401) {
+        hname = "WWW-Authenticate";
+        hvalue = "Bearer";
+    } else if (status == 429) {
+        snprintf(after, sizeof(after), "%lld", (long long)retry_after_s);
+        hname = "Retry-After";
+        hvalue = after;
+    }
     size_t len = 0;
-    char *text = api_http_error_raw(status, code, message, status == 426 ? "Upgrade" : NULL,
-                                    status == 426 ? "websocket" : NULL, &len);
+    char *text = api_http_error_raw(status, code, message, hname, hvalue, &len);
     unsigned char *buf = text != NULL ? malloc(LWS_PRE + len) : NULL;
     if (buf != NULL) {
         memcpy(buf + LWS_PRE, text, len);
@@ -311,6 +325,58 @@ static int refuse(struct lws *wsi, int status, const char *code, const char *mes
     return -1;
 }
 
+static int refuse(struct lws *wsi, int status, const char *code, const char *message)
+{
+    return refuse_with(wsi, status, code, message, 0);
+}
+
+/* A header's value, NUL-terminated, into a new buffer; NULL when absent. Longer than max: *too_long. */
+static char *header_copy(struct lws *wsi, enum lws_token_indexes h, int max, bool *too_long)
+{
+    int n = lws_hdr_total_length(wsi, h);
+    if (n <= 0)
+        return NULL;
+    if (n > max) {
+        *too_long = true;
+        return NULL;
+    }
+    char *buf = malloc((size_t)n + 1);
+    if (buf != NULL && lws_hdr_copy(wsi, buf, n + 1, h) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/*
+ * Identifies the caller of a /ws/ request (api_auth_decide): the key from
+ * Authorization or from access_token, the Origin allow-list. 0 with caller
+ * set, or the refusal written (-1). Neither the key nor the query is logged.
+ */
+static int ws_identify(api_ws_t *ws, struct lws *wsi, api_caller_t *caller)
+{
+    bool too_long = false;
+    char *authz = header_copy(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192, &too_long);
+    char *origin = header_copy(wsi, WSI_TOKEN_ORIGIN, 1024, &too_long);
+    char argbuf[256];
+    const char *token = lws_get_urlarg_by_name(wsi, "access_token=", argbuf, (int)sizeof(argbuf));
+    api_auth_input_t in = {.auth = API_AUTH_KEY, .scope = API_SCOPE_READ, .authorization = authz,
+                           .token_in_query = token != NULL, .query_token = token, .websocket = true,
+                           .origin = origin};
+    api_auth_refusal_t r;
+    int rc = EH_DECLINED;
+    if (too_long)
+        r = (api_auth_refusal_t){.status = 401, .code = "unauthorized", .message = "the API key is not valid"};
+    else
+        rc = api_auth_decide(ws->cfg, ws->keys, &in, caller, &r);
+    free(authz);
+    free(origin);
+    explicit_bzero(argbuf, sizeof(argbuf));
+    if (rc == EH_OK)
+        return 0;
+    return refuse_with(wsi, r.status, r.code, r.message, r.retry_after_s);
+}
+
 /* A GET on /ws/... without an upgrade: the same answers as REST for a bad or unknown id, else 426. */
 static int answer_plain_http(api_ws_t *ws, struct lws *wsi, const char *uri)
 {
@@ -318,11 +384,14 @@ static int answer_plain_http(api_ws_t *ws, struct lws *wsi, const char *uri)
     int rc = api_ws_path_job(uri != NULL ? uri : "", id);
     if (rc == EH_ERR)
         return refuse(wsi, 404, "not_found", "no such resource");
+    api_caller_t caller;
+    if (ws_identify(ws, wsi, &caller) != 0)
+        return -1;
     if (rc == EH_DECLINED)
         return refuse(wsi, 400, "invalid_job_id", "job id is not a UUID");
     eh_db_t *db = service_db(ws);
     eh_job_t j;
-    rc = db != NULL ? eh_job_load(db, id, &j) : EH_AGAIN;
+    rc = db != NULL ? eh_job_load(db, id, caller.tenant_id, &j) : EH_AGAIN;
     if (rc == EH_DECLINED)
         return refuse(wsi, 404, "job_not_found", "no job with this id");
     if (rc != EH_OK)
@@ -347,6 +416,9 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
     int rc = api_ws_path_job(uri, id);
     if (rc == EH_ERR)
         return refuse(wsi, 404, "not_found", "no such resource");
+    api_caller_t caller;
+    if (ws_identify(ws, wsi, &caller) != 0)
+        return -1;
     if (rc == EH_DECLINED)
         return refuse(wsi, 400, "invalid_job_id", "job id is not a UUID");
     if (ws->closing_all)
@@ -365,7 +437,7 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
         return refuse(wsi, 503, "out_of_memory", "try again later");
     eh_db_t *db = service_db(ws);
     eh_job_t j;
-    rc = db != NULL ? eh_job_load(db, id, &j) : EH_AGAIN;
+    rc = db != NULL ? eh_job_load(db, id, caller.tenant_id, &j) : EH_AGAIN;
     if (rc != EH_OK) {
         session_destroy(ws, s);
         if (rc == EH_DECLINED)
@@ -708,6 +780,11 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
 fail:
     api_ws_destroy(ws);
     return NULL;
+}
+
+void api_ws_set_keyring(api_ws_t *ws, api_keyring_t *keys)
+{
+    ws->keys = keys;
 }
 
 int api_ws_start(api_ws_t *ws)

@@ -231,8 +231,8 @@ static int ctx_init(worker_ctx_t *ctx, const eh_config_t *cfg)
     eh_s3_config_t s3cfg = {
         .endpoint = cfg->s3_endpoint,
         .bucket = cfg->s3_bucket,
-        .access_key = cfg->s3_access_key,
-        .secret_key = cfg->s3_secret_key,
+        .access_key = cfg->worker_s3_access_key,
+        .secret_key = cfg->worker_s3_secret_key,
         .https = cfg->s3_https != 0,
         .timeout_ms = 60000,
     };

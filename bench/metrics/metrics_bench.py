@@ -97,7 +97,7 @@ def ingest_once(conn, work, key, n, size, mode):
 
 def status_once(work, duration, mode):
     port = free_port()
-    env = dict(os.environ, EH_HTTP_PORT=str(port), EH_SPOOL_DIR=work, EH_METRICS=mode,
+    env = dict(os.environ, EH_HTTP_PORT=str(port), EH_SPOOL_DIR=work, EH_METRICS=mode, EH_AUTH="off",
                EH_API_METRICS_ADDR="127.0.0.1:0")
     log_path = os.path.join(work, f"api-{mode}-{port}.log")
     with open(log_path, "w") as log:

@@ -122,24 +122,26 @@ def test_upload_status_and_ids_through_nginx(start_api, start_worker, nginx, db)
     wait_worker_ready(worker, 1)
     base, _ = nginx(api)
     r = requests.post(base + "/api/v1/files/upload", files={"file": ("app.jsonl", lines(20))},
-                      headers={"X-Request-Id": "via-nginx-1", "X-Forwarded-For": "198.51.100.7"}, timeout=30)
+                      headers=dict(api.headers, **{"X-Request-Id": "via-nginx-1", "X-Forwarded-For": "198.51.100.7"}),
+                      timeout=30)
     assert r.status_code == 202, r.text
     assert r.headers["X-Request-Id"] == "via-nginx-1"
     job_id = r.json()["job_id"]
     assert r.headers["Location"] == f"/api/v1/jobs/{job_id}"
     wait_job(db, job_id, statuses=("completed",))
-    status = requests.get(f"{base}/api/v1/jobs/{job_id}", timeout=10)
+    status = requests.get(f"{base}/api/v1/jobs/{job_id}", headers=api.headers, timeout=10)
     assert status.status_code == 200 and status.json()["entries_ingested"] == 20
     # The client named by nginx's X-Forwarded-For (the API trusts 127.0.0.1, where nginx connects from).
     line = wait_for(lambda: request_lines(api, "via-nginx-1"), 5)[0]
     assert line["client"] == "198.51.100.7"
     # No id from the client: nginx makes one, the API keeps it and returns it.
-    r = requests.get(f"{base}/api/v1/jobs/{job_id}", timeout=10)
+    r = requests.get(f"{base}/api/v1/jobs/{job_id}", headers=api.headers, timeout=10)
+    assert r.status_code == 200
     rid = r.headers["X-Request-Id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid), rid
     assert wait_for(lambda: request_lines(api, rid), 5)[0]["path"] == f"/api/v1/jobs/{job_id}"
     # Errors keep the API's JSON body.
-    r = requests.get(f"{base}/api/v1/jobs/not-a-uuid", timeout=10)
+    r = requests.get(f"{base}/api/v1/jobs/not-a-uuid", headers=api.headers, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"]
 
 
@@ -167,6 +169,7 @@ def test_upload_streams_through_unbuffered(start_api, start_worker, nginx, db):
     assert len(body) < LIMIT
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall((f"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                   f"Authorization: {api.headers['Authorization']}\r\n"
                    f"Content-Type: {ctype}\r\n\r\n").encode() + body[:len(body) // 2])
         wait_for(lambda: value(parse(scrape(mport)), "eh_http_requests_in_flight") == 1, 10,
                  what="the upload in eh-api before its body ended")
@@ -181,14 +184,16 @@ def test_websocket_follow_through_nginx(start_api, start_worker, nginx, db):
     worker = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=20)
     wait_worker_ready(worker, 1)
     base, port = nginx(api)
-    r = requests.post(base + "/api/v1/files/upload", files={"file": ("app.jsonl", lines(60))}, timeout=30)
+    r = requests.post(base + "/api/v1/files/upload", files={"file": ("app.jsonl", lines(60))}, headers=api.headers,
+                      timeout=30)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
 
     events = []
 
     async def follow():
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/jobs/{job_id}", open_timeout=20) as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/jobs/{job_id}", open_timeout=20,
+                                      extra_headers=api.headers) as ws:
             async for msg in ws:
                 events.append(json.loads(msg))
         return events, ws.close_code
