@@ -8,7 +8,7 @@ import signal
 import psycopg2
 import requests
 
-from conftest import REPO, upload, wait_for, wait_job, wait_worker_ready
+from conftest import REPO, job_row, upload, wait_for, wait_job, wait_worker_ready
 from metrics_support import example, metrics_port, parse, promtool_check_metrics, scrape, value
 
 UPLOAD = "/api/v1/files/upload"
@@ -158,7 +158,11 @@ def test_request_id_is_kept_returned_logged_and_reaches_the_worker(start_api, st
     assert r.status_code == 202
     assert r.headers["X-Request-Id"] == "trace-77.a:b_c"
     job_id = r.json()["job_id"]
-    wait_job(db, job_id, statuses=("completed",))
+    try:
+        wait_job(db, job_id, statuses=("completed",))
+    except AssertionError as e:
+        raise AssertionError(f"{e}\njob: {job_row(db, job_id)}\nworker:\n{worker.output()[-3000:]}\n"
+                             f"api:\n{api.output()[-2000:]}") from None
     with db.cursor() as cur:
         cur.execute("SELECT request_id FROM jobs WHERE id = %s", (job_id,))
         assert cur.fetchone()[0] == "trace-77.a:b_c"
