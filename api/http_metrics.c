@@ -10,7 +10,8 @@
 struct api_metrics {
     eh_metrics_t *reg;
     eh_metrics_server_t *server;
-    const char **route_names; /* the route table's patterns, then "unmatched" */
+    const char **route_names; /* the route table's distinct patterns, then "unmatched" */
+    size_t *route_label;      /* route table index (and the table's length: no route) -> route_names index */
     eh_metric_t *requests;    /* route x method x code */
     eh_metric_t *duration;    /* route */
     eh_metric_t *upload_bytes;
@@ -32,12 +33,22 @@ static int declare(api_metrics_t *m)
     size_t nroutes = 0;
     const api_route_t *routes = api_http_routes(&nroutes);
     m->route_names = calloc(nroutes + 1, sizeof(*m->route_names));
-    if (m->route_names == NULL)
+    m->route_label = calloc(nroutes + 1, sizeof(*m->route_label));
+    if (m->route_names == NULL || m->route_label == NULL)
         return EH_ERR;
-    for (size_t i = 0; i < nroutes; i++)
-        m->route_names[i] = routes[i].pattern;
-    m->route_names[nroutes] = "unmatched";
-    eh_metrics_label_t route = {"route", m->route_names, nroutes + 1};
+    /* One label value per pattern: GET and DELETE /api/v1/jobs/{id} are one route label, two methods. */
+    size_t nnames = 0;
+    for (size_t i = 0; i < nroutes; i++) {
+        size_t k = 0;
+        while (k < nnames && strcmp(m->route_names[k], routes[i].pattern) != 0)
+            k++;
+        if (k == nnames)
+            m->route_names[nnames++] = routes[i].pattern;
+        m->route_label[i] = k;
+    }
+    m->route_label[nroutes] = nnames;
+    m->route_names[nnames++] = "unmatched";
+    eh_metrics_label_t route = {"route", m->route_names, nnames};
     eh_metrics_label_t labels[] = {route, {"method", METHODS, EH_ARRAY_LEN(METHODS)},
                                    {"code", CODES, EH_ARRAY_LEN(CODES)}};
     m->requests = eh_metrics_counter(m->reg, "eh_http_requests_total",
@@ -92,6 +103,7 @@ void api_metrics_destroy(api_metrics_t *m)
     eh_metrics_server_stop(m->server);
     eh_metrics_destroy(m->reg);
     free(m->route_names);
+    free(m->route_label);
     free(m);
 }
 
@@ -114,7 +126,7 @@ void api_metrics_request(api_metrics_t *m, const api_route_t *route, const char 
 {
     if (m == NULL)
         return;
-    size_t r = api_http_route_index(route);
+    size_t r = m->route_label[api_http_route_index(route)];
     size_t idx[3] = {r, eh_metrics_value_index(m->requests, 1, method), code_index(status)};
     eh_metrics_counter_add(m->requests, eh_metrics_series(m->requests, idx), 1);
     eh_metrics_histogram_observe(m->duration, eh_metrics_series(m->duration, &r), seconds);

@@ -66,8 +66,11 @@ def test_counters_move_by_exactly_what_happened(start_api, start_worker, db):
 
     def settled():
         a, w = parse(scrape(api_port)), parse(scrape(worker_port))
-        # the last request's counts land when it completes, just after its answer
-        if value(a, "eh_http_requests_total", route="unmatched", method="GET", code="404") < 1:
+        # a request is counted when libmicrohttpd completes it, just after the client has its answer
+        done = value(a, "eh_http_request_duration_seconds_count", route=JOB) - \
+            value(a0, "eh_http_request_duration_seconds_count", route=JOB)
+        if value(a, "eh_http_requests_total", route="unmatched", method="GET", code="404") < 1 or \
+                done < statuses + 1:
             return None
         return a, w
     a1, w1 = wait_for(settled, 10, what="the last request counted")
