@@ -230,6 +230,10 @@ build/fuzz/gql_fuzz: tests/fuzz/gql_fuzz.c $(GQL_CORE) api/graphql/gql.h api/gra
 
 # ---- metrics, nginx, Prometheus (issue 14)
 
+# bench/metrics: nanoseconds per counted request, whatever the machine's load (bench/metrics/run.sh runs it).
+$(BUILD)/bench/metrics_cost: $(BUILD)/bench/metrics/metrics_cost.o $(BUILD)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(COMMON_LIBS)
+
 # ---- clients: eh CLI and the web page (issue 15)
 
 clean:

@@ -47,6 +47,10 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
         ok = MHD_NO;
     if (ok == MHD_YES && hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
         ok = MHD_NO;
+    /* The request's id (client.h), so that a client can quote it and find the log lines. */
+    if (ok == MHD_YES && rq->request_id[0] != '\0' &&
+        MHD_add_response_header(resp, "X-Request-Id", rq->request_id) != MHD_YES)
+        ok = MHD_NO;
     if (ok == MHD_YES)
         ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
