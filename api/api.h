@@ -74,6 +74,7 @@ typedef struct api_route {
 typedef struct api_caller {
     char tenant_id[EH_UUID_STRLEN + 1];
     char key_id[EH_UUID_STRLEN + 1]; /* empty with EH_AUTH=off and for the admin token */
+    char key_prefix[16];             /* the key's public prefix (a WebSocket checks it again on revocations) */
     api_scope_t scope;
     bool admin;
 } api_caller_t;

@@ -318,6 +318,30 @@ def test_revocation_takes_effect_on_every_api_process_within_one_second(start_ap
     assert requests.get(apis[1].url + f"/api/v1/jobs/{job_id}", headers=tenant.headers()).status_code == 200
 
 
+def test_revoked_key_closes_its_open_websocket_with_1008(start_api, tenant):
+    api = start_api(**QUIET)  # no worker: the job stays queued and the socket open
+    job_id = new_job(api)
+
+    async def scenario():
+        async with websockets.connect(f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}", open_timeout=10,
+                                      extra_headers=tenant.headers("read")) as ws, \
+                websockets.connect(f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}", open_timeout=10,
+                                   extra_headers=tenant.headers("write")) as other:
+            assert json.loads(await ws.recv())["event"] == "snapshot"
+            assert json.loads(await other.recv())["event"] == "snapshot"
+            r = await asyncio.to_thread(requests.delete, api.url + f"/api/v1/admin/keys/{tenant.read_key_id}",
+                                        headers=api.admin_headers)
+            assert r.status_code == 204
+            start = time.monotonic()
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            elapsed = time.monotonic() - start
+            assert ws.close_code == 1008, ws.close_code
+            assert other.open  # the write key's socket stays
+            return elapsed
+    assert asyncio.run(scenario()) < 1.5
+
+
 # ---- limits --------------------------------------------------------------------------------------
 
 def test_rate_limit_gives_429_with_a_retry_after_that_is_honoured(start_api, tenant, make_tenant):
