@@ -459,6 +459,10 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
     if (ct == NULL || strncasecmp(ct, "multipart/form-data", strlen("multipart/form-data")) != 0)
         return api_http_send_error(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                                    "the upload must be multipart/form-data with the file in the field \"file\"");
+    /* A tenant at its quota is told before sending the file (a dry run creates no job: never refused). */
+    const char *dry = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dry_run");
+    if ((dry == NULL || strcmp(dry, "true") != 0) && api_quota_full(ctx, rq->caller.tenant_id))
+        return api_http_send_error(c, rq, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded", API_QUOTA_MESSAGE);
     api_upload_t *up = calloc(1, sizeof(*up));
     if (up == NULL)
         return MHD_NO;
@@ -648,8 +652,7 @@ static void store(api_upload_t *up)
     eh_job_t job;
     rc = record_job(ctx, up, id, key, &job);
     if (rc == EH_DECLINED) {
-        answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded",
-                     "this tenant has EH_TENANT_MAX_ACTIVE_JOBS jobs queued or processing; wait for one to finish");
+        answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded", API_QUOTA_MESSAGE);
         return;
     }
     if (rc != EH_OK) {

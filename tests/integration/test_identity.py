@@ -394,6 +394,12 @@ def test_quota_race_for_the_last_slot_accepts_exactly_one(start_api, tenant, mak
     other = make_tenant()
     assert upload(api, "b.jsonl", lines(1), headers=other.headers()).status_code == 202
     assert_error(upload(api, "c.jsonl", lines(1)), 429, "quota_exceeded")
+    # A tenant at its quota is told before it sends the file: no byte of the body is needed for the answer.
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(f"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.key}\r\n"
+                  "Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 50000000\r\n\r\n".encode())
+        head = s.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 429 ") and "quota_exceeded" in head, head
     query(db, "UPDATE jobs SET status = 'completed', completed_at = now() WHERE id = "
               "(SELECT id FROM jobs WHERE tenant_id = %s LIMIT 1)", tenant.id)
     assert upload(api, "d.jsonl", lines(1)).status_code == 202
