@@ -23,6 +23,7 @@
 #include "job_store.h"
 #include "log.h"
 #include "mq.h"
+#include "purge.h"
 #include "timefmt.h"
 #include "worker.h"
 
@@ -183,6 +184,7 @@ int worker_reaper_run(const eh_config_t *cfg)
     eh_mq_t *mq = NULL;
     int64_t mq_retry_at = 0, mq_backoff = 0;
     bool db_down = false;
+    worker_purge_t *purge = worker_purge_create(cfg); /* NULL: no purging this run (logged) */
     eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
                                      (json_int_t)cfg->lease_ms),
               "reaper started");
@@ -198,8 +200,11 @@ int worker_reaper_run(const eh_config_t *cfg)
         }
         if (db_ok)
             reap_once(cfg, db, mq);
+        if (db_ok)
+            worker_purge_once(purge, db, mq);
         idle(mq, cfg->reaper_interval_ms);
     }
+    worker_purge_destroy(purge);
     eh_mq_destroy(mq);
     eh_db_destroy(db);
     eh_log_info("reaper stopped");

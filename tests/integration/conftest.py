@@ -396,7 +396,7 @@ def purge_queues():
 def clean_state():
     """Every test starts with no jobs, no entries and empty queues."""
     conn = db_connect()
-    query(conn, "TRUNCATE jobs, log_entries, job_errors")
+    query(conn, "TRUNCATE jobs, log_entries, job_errors, job_purges")
     query(conn, "DELETE FROM api_keys")
     query(conn, "DELETE FROM tenants WHERE id <> '00000000-0000-0000-0000-000000000000'")
     conn.close()

@@ -230,7 +230,9 @@ def test_eh_admin_sets_up_tenants_and_keys_on_the_database(start_api, db):
 # ---- isolation: another tenant's job does not exist -----------------------------------------------
 
 # Every endpoint that takes a job id. Issues adding job endpoints add their rows here.
-JOB_ENDPOINTS = [("GET", "/api/v1/jobs/{id}"), ("GET", "/api/v1/jobs/{id}/errors")]
+JOB_ENDPOINTS = [("GET", "/api/v1/jobs/{id}"), ("GET", "/api/v1/jobs/{id}/errors"),
+                 ("GET", "/api/v1/jobs/{id}/entries"), ("POST", "/api/v1/jobs/{id}/cancel"),
+                 ("DELETE", "/api/v1/jobs/{id}")]
 
 
 def test_isolation_matrix_other_tenant_gets_404_everywhere_including_websocket(start_api, start_worker, tenant,
@@ -242,14 +244,22 @@ def test_isolation_matrix_other_tenant_gets_404_everywhere_including_websocket(s
     b = make_tenant()
     unknown = str(uuid.uuid4())
     for method, pattern in JOB_ENDPOINTS:
-        for who in (b.headers("write"), b.headers("read")):
+        # A read key on a writing endpoint is 403 before anything else (scope comes before the request).
+        for who in (b.headers("write"), b.headers("read")) if method == "GET" else (b.headers("write"),):
             theirs = requests.request(method, api.url + pattern.format(id=job_a), headers=who)
             nobody = requests.request(method, api.url + pattern.format(id=unknown), headers=who)
             assert theirs.status_code == 404, (pattern, theirs.text)
             # Exactly like an unknown id: same status, same body.
             assert theirs.json() == nobody.json(), pattern
-        mine = requests.request(method, api.url + pattern.format(id=job_a), headers=tenant.headers("read"))
-        assert mine.status_code == 200, (pattern, mine.text)
+        if method == "GET":
+            mine = requests.request(method, api.url + pattern.format(id=job_a), headers=tenant.headers("read"))
+            assert mine.status_code == 200, (pattern, mine.text)
+    # B's cancel and delete changed nothing; B's list does not show A's job.
+    assert query(db, "SELECT status FROM jobs WHERE id = %s", job_a)[0][0] == "completed"
+    listed = requests.get(api.url + "/api/v1/jobs", headers=b.headers("read")).json()["jobs"]
+    assert job_a not in [j["job_id"] for j in listed]
+    mine = requests.get(api.url + "/api/v1/jobs", headers=tenant.headers("read")).json()["jobs"]
+    assert job_a in [j["job_id"] for j in mine]
     # The WebSocket: by header, by access_token, and a plain GET on the same path.
     assert ws_status(api.port, f"/ws/jobs/{job_a}", headers=b.headers("read")) == 404
     assert ws_status(api.port, f"/ws/jobs/{job_a}?access_token={b.read_key}") == 404
