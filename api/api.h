@@ -193,6 +193,8 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
 /* Every later call: feeds the body, then (final call) stores the file and answers. */
 enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *data,
                                     size_t *size);
+/* The scope an upload request needs: read for a dry run (dry_run=true), write otherwise. */
+api_scope_t api_upload_scope(struct MHD_Connection *c);
 /* EH_OK when a spool file can be made in dir (checked at start, so that a bad EH_SPOOL_DIR stops eh-api). */
 EH_MUST_CHECK int api_upload_check_spool(const char *dir);
 /* Frees the upload state and its spool file. NULL is accepted. */
@@ -231,6 +233,12 @@ void api_offload_destroy(api_offload_t *o);
  * thread could be started: c is not suspended and the work has not run.
  */
 EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
+/*
+ * Work of no connection (freeing what an aborted request left: a large spool
+ * file, a cut S3 PUT) on a thread of its own; the drain waits for it too.
+ * EH_OK; EH_ERR when no thread could be started (the work has not run).
+ */
+EH_MUST_CHECK int api_offload_detached(api_offload_t *o, api_offload_fn work, void *arg);
 /* Returns once no work runs: the daemon must not stop while a connection is suspended. */
 void api_offload_drain(api_offload_t *o);
 
@@ -302,6 +310,11 @@ enum MHD_Result api_jobs_entries(api_ctx_t *ctx, struct MHD_Connection *c, api_r
 enum MHD_Result api_jobs_cancel(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_delete(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
+/* ---- docs.c: GET /api/v1/openapi.json, /docs, /docs/<asset> ---- */
+
+enum MHD_Result api_docs_openapi(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_page(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_asset(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 /* ---- admin.c: the /api/v1/admin/ endpoints (the admin token only) ---- */
 
 enum MHD_Result api_admin_tenant_create(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);

@@ -127,6 +127,13 @@ static const cf_row_t rows[] = {
      "a filtered entries page looks at no more than this many lines; its next_cursor resumes the scan", NULL},
     {"EH_RETENTION_DAYS", CF_INT, 0, 36500, "0", OFF(retention_days), false,
      "terminal jobs that ended this many days ago are deleted in the background (0: kept forever)", NULL},
+    {"EH_SPOOL_MAX_BYTES", CF_INT, 0, 1024 * GIB, "4294967296", OFF(spool_max_bytes), false,
+     "bytes all uploads may hold in EH_SPOOL_DIR together; beyond it an upload gets 503 + Retry-After (0: no limit)",
+     NULL},
+    {"EH_IDEMPOTENCY_TTL_S", CF_INT, 1, 30 * 86400, "86400", OFF(idempotency_ttl_s), false,
+     "seconds an upload's Idempotency-Key gives its first answer again", NULL},
+    {"EH_SWAGGER_UI_DIR", CF_STRING, 0, 0, "node_modules/swagger-ui-dist", OFF(swagger_ui_dir), false,
+     "folder of the swagger-ui-dist package, served under /docs", NULL},
 
     /* GraphQL (issue 13) */
 

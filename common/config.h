@@ -78,6 +78,9 @@ typedef struct eh_config {
     char *cursor_secret;        /* "derive", "random" or the key itself */
     int64_t entries_scan_lines; /* line numbers one filtered entries page scans at most */
     int64_t retention_days;     /* 0: keep forever */
+    int64_t spool_max_bytes;   /* issue 12b: all uploads' spool files together */
+    int64_t idempotency_ttl_s; /* issue 12b */
+    char *swagger_ui_dir;      /* issue 12b */
 
     /* GraphQL (issue 13) */
 
