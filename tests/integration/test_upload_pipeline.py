@@ -172,6 +172,7 @@ def test_malformed_idempotency_key_is_400(start_api, db, spool, key):
     body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n" + \
         (line(1) + "\n").encode() + b"\r\n--B--\r\n"
     head = (f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            f"Authorization: Bearer {api.key}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode() + \
         b"Idempotency-Key: " + key.encode("latin-1" if key.isascii() else "utf-8") + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
@@ -340,7 +341,7 @@ def test_aborted_upload_is_cleaned_up_off_the_request_thread(start_api, db, spoo
     total = 10 << 20
     s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
     s.sendall(f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=AB\r\n"
-              f"Content-Length: {total}\r\n\r\n".encode() + head)
+              f"Authorization: Bearer {api.key}\r\nContent-Length: {total}\r\n\r\n".encode() + head)
     sent = 0
     while sent < 6 << 20:
         s.sendall(row)
