@@ -25,6 +25,7 @@
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
 typedef struct api_lookup api_lookup_t;
+typedef struct api_graphql api_graphql_t;
 typedef struct api_keyring api_keyring_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
@@ -36,6 +37,7 @@ typedef struct api_ctx {
     api_publisher_t *pub;   /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    api_graphql_t *graphql; /* the schema and resolvers of /graphql */
     struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
     api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
     atomic_int in_flight;  /* requests between their first call and their completion */
@@ -119,6 +121,9 @@ EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t 
 
 /* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
+/* The same with a Content-Type other than application/json (NULL: application/json) and one more header. */
+enum MHD_Result api_http_send_json_as(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                      const char *content_type, const char *hname, const char *hvalue);
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
@@ -299,6 +304,22 @@ bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[E
                          enum MHD_Result *answer);
 /* Queues the answer to a failed job query: 404 (EH_DECLINED), 503 (EH_AGAIN) or 500. */
 enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc);
+
+/* ---- graphql/gql_http.c: /graphql ---- */
+
+/* The largest POST /graphql body: a 64 KiB document, JSON-escaped, and its variables. */
+#define API_GRAPHQL_MAX_BODY (256 * 1024)
+
+/*
+ * Parses the embedded schema and checks the resolver table against it
+ * (a field without a resolver, or a resolver without a field, is logged
+ * and returns NULL: eh-api does not start).
+ */
+EH_MUST_CHECK api_graphql_t *api_graphql_create(void);
+void api_graphql_destroy(api_graphql_t *g);
+/* GET /graphql (queries only) and POST /graphql (application/json). */
+enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
 
 /* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
 

@@ -53,6 +53,8 @@ static const api_route_t routes[] = {
     {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
      API_BODY_COLLECT, 4096},
     {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
+    {"GET", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_COLLECT, API_GRAPHQL_MAX_BODY},
     {"GET", "/api/v1/openapi.json", api_docs_openapi, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/docs", api_docs_page, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/docs/{id}", api_docs_asset, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},

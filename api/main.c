@@ -149,6 +149,9 @@ static int serve(const eh_config_t *cfg)
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
     }
+    ctx.graphql = api_graphql_create();
+    if (ctx.graphql == NULL)
+        goto out;
     if (api_cursor_configure(cfg->cursor_secret, cfg->database_url) != EH_OK)
         goto out;
     if (eh_s3_global_init() != EH_OK)
@@ -213,6 +216,7 @@ out:
     }
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_graphql_destroy(ctx.graphql);
     api_readiness_destroy(ctx.ready); /* before what its checks use */
     api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
