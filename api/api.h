@@ -82,6 +82,7 @@ typedef struct api_route {
 typedef struct api_caller {
     char tenant_id[EH_UUID_STRLEN + 1];
     char key_id[EH_UUID_STRLEN + 1]; /* empty with EH_AUTH=off and for the admin token */
+    char key_prefix[16];             /* the key's public prefix (a WebSocket checks it again on revocations) */
     api_scope_t scope;
     bool admin;
 } api_caller_t;
@@ -226,6 +227,8 @@ void api_upload_destroy(struct api_upload *up);
 
 /* ---- quota.c: active jobs per tenant ---- */
 
+#define API_QUOTA_MESSAGE "this tenant has its maximum of jobs queued or processing; retry when one has finished"
+
 /*
  * Opens a transaction on db in which tenant_id may create one more job:
  * EH_OK with the transaction open (the tenant's row locked until it ends:
@@ -234,6 +237,13 @@ void api_upload_destroy(struct api_upload *up);
  * (rolled back). max_active 0: no limit, the transaction is just opened.
  */
 EH_MUST_CHECK int api_quota_reserve(eh_db_t *db, const char *tenant_id, int64_t max_active);
+/*
+ * True when tenant_id has EH_TENANT_MAX_ACTIVE_JOBS jobs queued or
+ * processing now: an upload is refused before its body is read. False when
+ * there is room, no limit, or the database cannot tell (api_quota_reserve
+ * decides in the end).
+ */
+bool api_quota_full(api_ctx_t *ctx, const char *tenant_id);
 
 /* ---- offload.c: long work off the request threads ---- */
 

@@ -296,6 +296,35 @@ int api_keyring_verify(api_keyring_t *kr, const char *key, size_t len, api_key_i
     return EH_OK;
 }
 
+int64_t api_keyring_generation(api_keyring_t *kr)
+{
+    return atomic_load(&kr->seq);
+}
+
+int api_keyring_check_prefix(api_keyring_t *kr, const char *prefix)
+{
+    pthread_mutex_lock(&kr->mu);
+    entry_t *e = find(kr, prefix);
+    int64_t seq = atomic_load(&kr->seq);
+    int rc = EH_AGAIN;
+    if (e != NULL && e->seq == seq && seq >= 0 && eh_time_mono_ms() - atomic_load(&kr->polled_ms) <= TRUST_MS)
+        rc = e->valid ? EH_OK : EH_DECLINED;
+    pthread_mutex_unlock(&kr->mu);
+    if (rc != EH_AGAIN)
+        return rc;
+    api_key_info_t info;
+    unsigned char stored[EH_APIKEY_HASH_LEN];
+    bool valid = false;
+    int64_t read_seq = -1;
+    rc = read_key(kr, prefix, &info, stored, &valid, &read_seq);
+    if (rc != EH_OK)
+        return rc;
+    pthread_mutex_lock(&kr->mu);
+    remember(kr, prefix, stored, &info, valid, read_seq);
+    pthread_mutex_unlock(&kr->mu);
+    return valid ? EH_OK : EH_DECLINED;
+}
+
 bool api_keyring_take(api_keyring_t *kr, const api_key_info_t *key, int64_t *retry_after_s)
 {
     if (kr->rps <= 0)

@@ -342,6 +342,15 @@ static int check_headers(struct MHD_Connection *c, api_upload_t *up)
     }
     if (!parse_boundary(ct, up->boundary))
         up->boundary[0] = '\0';
+    /*
+     * A tenant at its quota is told before it sends the file (the record
+     * stage's transaction still decides). Not a dry run (it makes no job),
+     * nor a request with an Idempotency-Key (its repeat answers the first job).
+     */
+    if (!up->dry_run && up->idem_key[0] == '\0' && api_quota_full(up->ctx, up->rq->caller.tenant_id)) {
+        upload_set_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded", API_QUOTA_MESSAGE);
+        return EH_DECLINED;
+    }
     /* A declared length that the spool budget cannot hold is refused before its body is read. */
     if (!up->dry_run && !upload_spool_charge(up, up->declared)) {
         upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full",

@@ -227,9 +227,7 @@ int upload_record_run(api_upload_t *up)
     }
     if (rc == EH_DECLINED) {
         upload_store_delete_object(ctx, up->key); /* rolled back before the INSERT */
-        upload_answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded",
-                            "this tenant has EH_TENANT_MAX_ACTIVE_JOBS jobs queued or processing; wait for one to "
-                            "finish");
+        upload_answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded", API_QUOTA_MESSAGE);
         return EH_ERR;
     }
     int found = find_after_failure(ctx, up->id, up->rq->caller.tenant_id, &up->job);
