@@ -123,6 +123,7 @@ static int key_caller(const eh_config_t *cfg, api_keyring_t *keys, const api_aut
     memset(caller, 0, sizeof(*caller));
     memcpy(caller->tenant_id, info.tenant_id, sizeof(caller->tenant_id));
     memcpy(caller->key_id, info.key_id, sizeof(caller->key_id));
+    snprintf(caller->key_prefix, sizeof(caller->key_prefix), "%s", info.prefix);
     caller->scope = info.write ? API_SCOPE_WRITE : API_SCOPE_READ;
     return EH_OK;
 }

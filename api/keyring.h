@@ -63,6 +63,20 @@ void api_keyring_destroy(api_keyring_t *kr);
  */
 EH_MUST_CHECK int api_keyring_verify(api_keyring_t *kr, const char *key, size_t len, api_key_info_t *out);
 
+/*
+ * The revocation counter last polled (auth_state.revocations), -1 before the
+ * first poll: when it changes, sessions authorized earlier (WebSockets) check
+ * their key again with api_keyring_check_prefix.
+ */
+int64_t api_keyring_generation(api_keyring_t *kr);
+
+/*
+ * Whether the key of prefix still exists unrevoked (no secret needed: the
+ * caller verified it before). EH_OK; EH_DECLINED (revoked or deleted);
+ * EH_AGAIN when the database is needed and unreachable.
+ */
+EH_MUST_CHECK int api_keyring_check_prefix(api_keyring_t *kr, const char *prefix);
+
 /* Takes a token of the key's bucket (see api_bucket_take). */
 bool api_keyring_take(api_keyring_t *kr, const api_key_info_t *key, int64_t *retry_after_s);
 

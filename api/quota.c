@@ -7,6 +7,10 @@
  * before the count, so two uploads of one tenant take turns, and the second
  * one's count (READ COMMITTED: a new snapshot per statement) sees the first
  * one's committed job. Uploads of different tenants do not wait for each other.
+ *
+ * A tenant already at its limit is also told before its body is read
+ * (api_quota_full): that early answer is only an optimisation, the
+ * transaction's count decides.
  */
 #include "api.h"
 #include "log.h"
@@ -14,6 +18,25 @@
 static const char SQL_LOCK_TENANT[] = "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE";
 static const char SQL_COUNT_ACTIVE[] =
     "SELECT count(*) < $2 FROM jobs WHERE tenant_id = $1 AND status IN ('queued', 'processing')";
+
+bool api_quota_full(api_ctx_t *ctx, const char *tenant_id)
+{
+    int64_t max_active = ctx->cfg->tenant_max_active_jobs;
+    if (max_active <= 0)
+        return false;
+    char max[24];
+    snprintf(max, sizeof(max), "%lld", (long long)max_active);
+    const char *params[] = {tenant_id, max};
+    int status = EH_AGAIN;
+    eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
+    if (db == NULL)
+        return false; /* the upload's transaction will find the database down, or not */
+    PGresult *res = eh_db_query(db, SQL_COUNT_ACTIVE, 2, params, &status);
+    eh_db_pool_release(ctx->db, db);
+    bool full = res != NULL && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 'f';
+    PQclear(res);
+    return full;
+}
 
 int api_quota_reserve(eh_db_t *db, const char *tenant_id, int64_t max_active)
 {

@@ -170,7 +170,7 @@ static void write_refusal(void *arg)
     upload_spool_release(up); /* nothing of a refused upload stays, even for a moment after the answer */
     upload_record_release(up);
     size_t len = 0;
-    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, NULL, NULL, &len);
+    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, "X-Request-Id", rq->request_id, &len);
     uint64_t dropped = 0;
     if (text != NULL && up->sock >= 0) {
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;
@@ -342,6 +342,15 @@ static int check_headers(struct MHD_Connection *c, api_upload_t *up)
     }
     if (!parse_boundary(ct, up->boundary))
         up->boundary[0] = '\0';
+    /*
+     * A tenant at its quota is told before it sends the file (the record
+     * stage's transaction still decides). Not a dry run (it makes no job),
+     * nor a request with an Idempotency-Key (its repeat answers the first job).
+     */
+    if (!up->dry_run && up->idem_key[0] == '\0' && api_quota_full(up->ctx, up->rq->caller.tenant_id)) {
+        upload_set_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded", API_QUOTA_MESSAGE);
+        return EH_DECLINED;
+    }
     /* A declared length that the spool budget cannot hold is refused before its body is read. */
     if (!up->dry_run && !upload_spool_charge(up, up->declared)) {
         upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full",

@@ -15,6 +15,7 @@
 #include "api.h"
 #include "db.h"
 #include "job_store.h"
+#include "keyring.h"
 #include "log.h"
 #include "peers.h"
 #include "timefmt.h"
@@ -30,6 +31,7 @@
 #define POLL_BATCH 256              /* jobs re-read by one statement (one round trip blocks the service thread) */
 #define HANDSHAKE_TIMEOUT_S 10      /* an adopted socket must finish its HTTP request within this */
 #define HEADER_POOL 64              /* requests lws parses at once; more wait for a free header table */
+#define AUTH_TICK_MS 250            /* how often the revocation counter is looked at (keyring.h polls as often) */
 #define PROTOCOL_NAME "eh-progress"
 
 typedef struct session session_t;
@@ -43,7 +45,8 @@ struct session {
     api_ws_queue_t q;
     bool established;    /* the handshake answer is out: writes may be requested */
     bool final_sent;     /* the terminal frame is written: close with 1000 on the next writeable */
-    int close_code;      /* non-zero: close with this code on the next writeable (shutdown) */
+    int close_code;      /* non-zero: close with this code on the next writeable (shutdown, key revoked) */
+    char key_prefix[16]; /* the key the upgrade was authorized with ("" with EH_AUTH=off) */
     size_t rx_bytes;     /* bytes of the client message being received */
     api_peer_key_t peer; /* the client's address, counted in ws->peers */
 };
@@ -60,6 +63,7 @@ struct job_subs {
 
 struct api_ws {
     const eh_config_t *cfg;
+    api_metrics_t *metrics; /* borrowed; NULL: not counted */
     struct lws_context *ctx;
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
@@ -90,6 +94,8 @@ struct api_ws {
     bool done;
     int64_t stop_deadline_ms;
     lws_sorted_usec_list_t tick;
+    lws_sorted_usec_list_t auth_tick;
+    int64_t auth_generation; /* the keyring's revocation counter the sessions were last checked under */
 };
 
 /* ---- job map ------------------------------------------------------------ */
@@ -271,7 +277,7 @@ static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
     for (const char *id = ids + 1; strlen(id) >= EH_UUID_STRLEN; id += EH_UUID_STRLEN + 1) {
         bool found = false;
         for (int r = 0; r < PQntuples(res) && !found; r++)
-            found = strncmp(PQgetvalue(res, r, 0), id, EH_UUID_STRLEN) == 0;
+            found = strncmp(PQgetvalue(res, r, EH_JOB_COL_ID), id, EH_UUID_STRLEN) == 0;
         char one[EH_UUID_STRLEN + 1];
         memcpy(one, id, EH_UUID_STRLEN);
         one[EH_UUID_STRLEN] = '\0';
@@ -504,6 +510,7 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
      */
     (void)api_ws_queue_push(&s->q, f);
     api_ws_frame_unref(f);
+    snprintf(s->key_prefix, sizeof(s->key_prefix), "%s", caller.key_prefix);
     lws_set_opaque_user_data(wsi, s);
     return 0;
 }
@@ -512,7 +519,8 @@ static int on_writeable(session_t *s)
 {
     struct lws *wsi = s->wsi;
     if (s->close_code != 0) {
-        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)"going away", 10);
+        const char *why = s->close_code == LWS_CLOSE_STATUS_POLICY_VIOLATION ? "key revoked" : "going away";
+        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)why, strlen(why));
         return -1;
     }
     if (s->final_sent) {
@@ -629,6 +637,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (s == NULL)
             return -1;
         s->established = true;
+        api_metrics_ws_clients(ws->metrics, 1);
         eh_log_kv(EH_LOG_DEBUG, json_pack("{s:s}", "job_id", s->job->id), "WebSocket open");
         if (s->close_code != 0 || s->q.count > 0)
             lws_callback_on_writable(wsi);
@@ -645,6 +654,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (s != NULL) {
             lws_set_opaque_user_data(wsi, NULL);
             eh_log_kv(EH_LOG_DEBUG, json_pack("{s:s}", "job_id", s->job->id), "WebSocket closed");
+            if (s->established)
+                api_metrics_ws_clients(ws->metrics, -1);
             session_destroy(ws, s);
             if (ws->closing_all && ws->nsessions == 0)
                 ws->done = true;
@@ -655,7 +666,56 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+void api_ws_set_metrics(api_ws_t *ws, api_metrics_t *m)
+{
+    ws->metrics = m;
+}
+
 /* ---- threads ------------------------------------------------------------ */
+
+/*
+ * A key revoked after its WebSocket opened: once the revocation counter
+ * moved, every session's key is checked again (the keyring answers from its
+ * cache after the first read of each key) and a revoked one's session is
+ * closed with 1008 (policy violation). When the database cannot tell, the
+ * check is repeated on the next turn.
+ */
+static void check_revocations(api_ws_t *ws)
+{
+    int64_t gen = ws->keys != NULL ? api_keyring_generation(ws->keys) : -1;
+    if (gen < 0 || gen == ws->auth_generation)
+        return;
+    bool settled = true;
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        for (job_subs_t *j = ws->buckets[b]; j != NULL; j = j->next) {
+            for (session_t *s = j->sessions; s != NULL; s = s->next) {
+                if (s->key_prefix[0] == '\0' || s->close_code != 0)
+                    continue;
+                int rc = api_keyring_check_prefix(ws->keys, s->key_prefix);
+                if (rc == EH_AGAIN) {
+                    settled = false;
+                    continue;
+                }
+                if (rc == EH_DECLINED) {
+                    s->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+                    if (s->established)
+                        lws_callback_on_writable(s->wsi);
+                }
+            }
+        }
+    }
+    if (settled)
+        ws->auth_generation = gen;
+}
+
+static void on_auth_tick(lws_sorted_usec_list_t *sul)
+{
+    api_ws_t *ws = lws_container_of(sul, api_ws_t, auth_tick);
+    if (ws->closing_all)
+        return;
+    check_revocations(ws);
+    lws_sul_schedule(ws->ctx, 0, &ws->auth_tick, on_auth_tick, AUTH_TICK_MS * LWS_US_PER_MS);
+}
 
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
@@ -679,6 +739,8 @@ static void *service_main(void *arg)
 {
     api_ws_t *ws = arg;
     lws_sul_schedule(ws->ctx, 0, &ws->tick, on_tick, TICK_MS * LWS_US_PER_MS);
+    ws->auth_generation = -1;
+    lws_sul_schedule(ws->ctx, 0, &ws->auth_tick, on_auth_tick, AUTH_TICK_MS * LWS_US_PER_MS);
     while (!ws->done) {
         if (lws_service(ws->ctx, 0) < 0) {
             eh_log_error("the WebSocket service loop failed");
@@ -686,6 +748,7 @@ static void *service_main(void *arg)
         }
     }
     lws_sul_cancel(&ws->tick);
+    lws_sul_cancel(&ws->auth_tick);
     return NULL;
 }
 

@@ -20,6 +20,7 @@
 #include "timefmt.h"
 #include "uuid.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 #define NEXT_WAIT_MS 500
 #define MQ_BACKOFF_MIN_MS 100
@@ -170,15 +171,17 @@ static int claim_with_retries(worker_ctx_t *ctx, const char *job_id, worker_clai
 
 static void handle_message(worker_ctx_t *ctx, const eh_mq_msg_t *msg)
 {
-    char job_id[EH_UUID_STRLEN + 1], key[EH_OBJECT_KEY_MAX];
-    if (eh_job_message_parse(msg->body, msg->len, job_id, key) != EH_OK) {
+    eh_job_message_t jm;
+    if (eh_job_message_read(msg->body, msg->len, &jm) != EH_OK) {
         eh_log_kv(EH_LOG_WARN, json_pack("{s:I}", "bytes", (json_int_t)msg->len),
                   "unparseable job message: dead-lettered");
         if (eh_mq_reject(ctx->mq, msg->delivery_tag) != EH_OK)
             eh_log_warn("reject failed; the message comes back on reconnect");
         return;
     }
+    const char *job_id = jm.job_id;
     eh_log_set_job(job_id);
+    eh_log_set_request(jm.request_id); /* every line about the job names the upload request */
     /* Nothing else may be prefetched and held while this job runs. */
     int rc = eh_mq_cancel(ctx->mq);
     ctx->consuming = false;
@@ -201,10 +204,13 @@ static void handle_message(worker_ctx_t *ctx, const eh_mq_msg_t *msg)
     eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:I}", "attempt", claim.attempt, "lease_owner", ctx->owner,
                                      "resume_line", (json_int_t)claim.job.lines_processed + 1),
               "job claimed");
+    worker_metrics_job_running(1);
     worker_ingest_run(ctx, &claim);
+    worker_metrics_job_running(-1);
     eh_job_clear(&claim.job);
 out:
     eh_log_set_job(NULL);
+    eh_log_set_request(NULL);
 }
 
 static int ctx_init(worker_ctx_t *ctx, const eh_config_t *cfg)

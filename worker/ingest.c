@@ -43,6 +43,7 @@
 #include "timefmt.h"
 #include "validate.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 #define CHUNK_BYTES (4u << 20)
 /* Rows buffered before a commit (delay mode) or before a COPY write (streaming mode). */
@@ -143,6 +144,8 @@ typedef struct run {
     int64_t last_event_step; /* the 10 % step (0..10) of the last event */
     int64_t last_event_lines;
     bool event_pending;
+
+    int64_t started_ms; /* monotonic, of this attempt (eh_job_duration_seconds) */
 
     /* where the time went, for the completion log line */
     int64_t s3_ms, commit_ms;
@@ -371,6 +374,8 @@ static int commit_inner(run_t *r, enum ck_mode mode)
     if ((rc = eh_db_commit(db)) != EH_OK)
         return db_status(r, rc);
     r->txn_open = false;
+    worker_metrics_lines((uint64_t)r->batch_entries, (uint64_t)r->batch_invalid,
+                         (uint64_t)(r->batch_lines - r->batch_entries - r->batch_invalid));
     r->ck_lines = r->pos_line;
     r->ck_bytes = r->pos_offset;
     eh_buf_reset(&r->errs);
@@ -617,6 +622,7 @@ static void fail_job(run_t *r)
             if (res != NULL) {
                 eh_job_t job;
                 if (PQntuples(res) == 1 && eh_job_from_row(res, 0, &job) == EH_OK) {
+                    worker_metrics_job_end("failed", (double)(eh_time_mono_ms() - r->started_ms) / 1000.0);
                     publish(r, &job, "failed");
                     eh_job_clear(&job);
                 } else {
@@ -683,6 +689,7 @@ void worker_ingest_run(worker_ctx_t *ctx, worker_claim_t *claim)
 
     publish(&r, &claim->job, "started");
     int64_t t0 = eh_time_mono_ms();
+    r.started_ms = t0;
     uint64_t size = 0;
     int rc = object_size(&r, &size);
     int64_t backoff = RETRY_MIN_MS;
@@ -701,6 +708,7 @@ void worker_ingest_run(worker_ctx_t *ctx, worker_claim_t *claim)
                             "elapsed_ms", (json_int_t)(eh_time_mono_ms() - t0), "storage_ms", (json_int_t)r.s3_ms,
                             "commit_ms", (json_int_t)r.commit_ms),
                   "job completed");
+        worker_metrics_job_end("completed", (double)(eh_time_mono_ms() - t0) / 1000.0);
         publish(&r, &r.last, "completed");
         break;
     case RUN_FAIL:

@@ -97,7 +97,9 @@ def test_small_upload_is_accepted_stored_recorded_and_queued(api, db):
     (file_name, key, size, published), = query(
         db, "SELECT file_name, object_key, size_bytes, published_at IS NOT NULL FROM jobs WHERE id = %s", job_id)
     assert (file_name, key, size, published) == ("app.jsonl", f"uploads/{job_id}.jsonl", len(data), True)
-    assert job_messages() == [{"job_id": job_id, "object_key": f"uploads/{job_id}.jsonl"}]
+    # The upload's request id rides along to the worker.
+    assert job_messages() == [{"job_id": job_id, "object_key": f"uploads/{job_id}.jsonl",
+                               "request_id": r.headers["X-Request-Id"]}]
 
 
 @pytest.mark.parametrize("name,data,lines", [
@@ -271,7 +273,7 @@ def test_job_errors_paging(api, db):
     query(db, "UPDATE jobs SET lines_invalid = 5 WHERE id = %s", job_id)
     url = api.url + f"/api/v1/jobs/{job_id}/errors"
     body = requests.get(url).json()
-    assert body == {"job_id": job_id, "total": 5, "limit": 100, "offset": 0,
+    assert body == {"job_id": job_id, "total": 5, "limit": 100, "offset": 0, "truncated": False,
                     "errors": [{"line_no": n, "reason": f"bad {n}"} for n in (1, 3, 5, 7, 9)]}
     body = requests.get(url, params={"limit": 2, "offset": 1}).json()
     assert body["total"] == 5 and body["limit"] == 2 and body["offset"] == 1
@@ -289,9 +291,9 @@ def test_job_errors_paging(api, db):
 def test_routes_methods_and_health(api):
     assert_error(requests.get(api.url + "/nope"), 404, "not_found")
     assert_error(requests.get(api.url + "/api/v1/jobs/"), 404)
-    r = requests.put(api.url + f"/api/v1/jobs/{uuid.uuid4()}")  # DELETE is a route of its own (issue 12)
+    r = requests.put(api.url + f"/api/v1/jobs/{uuid.uuid4()}")
     assert_error(r, 405, "method_not_allowed")
-    assert "GET" in r.headers["Allow"]
+    assert "GET" in r.headers["Allow"] and "DELETE" in r.headers["Allow"]
     r = requests.get(api.url + "/api/v1/files/upload")
     assert_error(r, 405)
     assert r.headers["Allow"] == "POST"

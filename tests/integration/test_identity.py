@@ -230,7 +230,9 @@ def test_eh_admin_sets_up_tenants_and_keys_on_the_database(start_api, db):
 # ---- isolation: another tenant's job does not exist -----------------------------------------------
 
 # Every endpoint that takes a job id. Issues adding job endpoints add their rows here.
-JOB_ENDPOINTS = [("GET", "/api/v1/jobs/{id}"), ("GET", "/api/v1/jobs/{id}/errors")]
+JOB_ENDPOINTS = [("GET", "/api/v1/jobs/{id}"), ("GET", "/api/v1/jobs/{id}/errors"),
+                 ("GET", "/api/v1/jobs/{id}/entries"), ("POST", "/api/v1/jobs/{id}/cancel"),
+                 ("DELETE", "/api/v1/jobs/{id}")]
 
 
 def test_isolation_matrix_other_tenant_gets_404_everywhere_including_websocket(start_api, start_worker, tenant,
@@ -242,14 +244,22 @@ def test_isolation_matrix_other_tenant_gets_404_everywhere_including_websocket(s
     b = make_tenant()
     unknown = str(uuid.uuid4())
     for method, pattern in JOB_ENDPOINTS:
-        for who in (b.headers("write"), b.headers("read")):
+        # A read key on a writing endpoint is 403 before anything else (scope comes before the request).
+        for who in (b.headers("write"), b.headers("read")) if method == "GET" else (b.headers("write"),):
             theirs = requests.request(method, api.url + pattern.format(id=job_a), headers=who)
             nobody = requests.request(method, api.url + pattern.format(id=unknown), headers=who)
             assert theirs.status_code == 404, (pattern, theirs.text)
             # Exactly like an unknown id: same status, same body.
             assert theirs.json() == nobody.json(), pattern
-        mine = requests.request(method, api.url + pattern.format(id=job_a), headers=tenant.headers("read"))
-        assert mine.status_code == 200, (pattern, mine.text)
+        if method == "GET":
+            mine = requests.request(method, api.url + pattern.format(id=job_a), headers=tenant.headers("read"))
+            assert mine.status_code == 200, (pattern, mine.text)
+    # B's cancel and delete changed nothing; B's list does not show A's job.
+    assert query(db, "SELECT status FROM jobs WHERE id = %s", job_a)[0][0] == "completed"
+    listed = requests.get(api.url + "/api/v1/jobs", headers=b.headers("read")).json()["jobs"]
+    assert job_a not in [j["job_id"] for j in listed]
+    mine = requests.get(api.url + "/api/v1/jobs", headers=tenant.headers("read")).json()["jobs"]
+    assert job_a in [j["job_id"] for j in mine]
     # The WebSocket: by header, by access_token, and a plain GET on the same path.
     assert ws_status(api.port, f"/ws/jobs/{job_a}", headers=b.headers("read")) == 404
     assert ws_status(api.port, f"/ws/jobs/{job_a}?access_token={b.read_key}") == 404
@@ -318,6 +328,30 @@ def test_revocation_takes_effect_on_every_api_process_within_one_second(start_ap
     assert requests.get(apis[1].url + f"/api/v1/jobs/{job_id}", headers=tenant.headers()).status_code == 200
 
 
+def test_revoked_key_closes_its_open_websocket_with_1008(start_api, tenant):
+    api = start_api(**QUIET)  # no worker: the job stays queued and the socket open
+    job_id = new_job(api)
+
+    async def scenario():
+        async with websockets.connect(f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}", open_timeout=10,
+                                      extra_headers=tenant.headers("read")) as ws, \
+                websockets.connect(f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}", open_timeout=10,
+                                   extra_headers=tenant.headers("write")) as other:
+            assert json.loads(await ws.recv())["event"] == "snapshot"
+            assert json.loads(await other.recv())["event"] == "snapshot"
+            r = await asyncio.to_thread(requests.delete, api.url + f"/api/v1/admin/keys/{tenant.read_key_id}",
+                                        headers=api.admin_headers)
+            assert r.status_code == 204
+            start = time.monotonic()
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            elapsed = time.monotonic() - start
+            assert ws.close_code == 1008, ws.close_code
+            assert other.open  # the write key's socket stays
+            return elapsed
+    assert asyncio.run(scenario()) < 1.5
+
+
 # ---- limits --------------------------------------------------------------------------------------
 
 def test_rate_limit_gives_429_with_a_retry_after_that_is_honoured(start_api, tenant, make_tenant):
@@ -370,6 +404,12 @@ def test_quota_race_for_the_last_slot_accepts_exactly_one(start_api, tenant, mak
     other = make_tenant()
     assert upload(api, "b.jsonl", lines(1), headers=other.headers()).status_code == 202
     assert_error(upload(api, "c.jsonl", lines(1)), 429, "quota_exceeded")
+    # A tenant at its quota is told before it sends the file: no byte of the body is needed for the answer.
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(f"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.key}\r\n"
+                  "Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 50000000\r\n\r\n".encode())
+        head = s.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 429 ") and "quota_exceeded" in head, head
     query(db, "UPDATE jobs SET status = 'completed', completed_at = now() WHERE id = "
               "(SELECT id FROM jobs WHERE tenant_id = %s LIMIT 1)", tenant.id)
     assert upload(api, "d.jsonl", lines(1)).status_code == 202

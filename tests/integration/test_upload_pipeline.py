@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import (REPO, errors_of, job_row, query, s3_keys, upload, wait_for, wait_job)
+from conftest import REPO, auth_headers, errors_of, query, s3_keys, wait_for, wait_job
 
 QUIET = {"EH_REPUBLISH_AFTER_MS": 600000}
 UPLOAD = "/api/v1/files/upload"
@@ -37,6 +37,11 @@ def post(api, data, name="app.jsonl", params=None, headers=None, timeout=60):
         data = data.encode()
     return requests.post(api.url + UPLOAD, files={"file": (name, data, "application/x-ndjson")}, params=params,
                          headers=headers or {}, timeout=timeout)
+
+
+def auth_line(api):
+    """The Authorization header line of the test tenant's write key, for requests written on a raw socket."""
+    return "".join(f"{k}: {v}\r\n" for k, v in auth_headers(api).items()).encode()
 
 
 def spool_fds(api, spool):
@@ -117,6 +122,18 @@ def test_dry_run_parameter_other_than_true_or_false_is_400(start_api, db, spool,
     assert jobs_count(db) == 0
 
 
+def test_dry_run_needs_only_the_read_scope(start_api, tenant, db, spool):
+    api = start_api(EH_SPOOL_DIR=str(spool), **QUIET)
+    read = tenant.headers("read")
+    r = post(api, line(1) + "\n", params={"dry_run": "true"}, headers=read)
+    assert r.status_code == 200, r.text
+    r = post(api, line(1) + "\n", headers=read)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = post(api, line(1) + "\n", params={"dry_run": "false"}, headers=read)
+    assert r.status_code == 403
+    assert jobs_count(db) == 0
+
+
 def test_dry_run_repeated_is_400_and_false_is_a_real_upload(start_api, db, spool):
     api = start_api(EH_SPOOL_DIR=str(spool), **QUIET)
     r = requests.post(api.url + UPLOAD + "?dry_run=true&dry_run=true",
@@ -172,7 +189,7 @@ def test_malformed_idempotency_key_is_400(start_api, db, spool, key):
     body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n" + \
         (line(1) + "\n").encode() + b"\r\n--B--\r\n"
     head = (f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode() + \
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode() + auth_line(api) + \
         b"Idempotency-Key: " + key.encode("latin-1" if key.isascii() else "utf-8") + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
         s.sendall(head + body)
@@ -340,7 +357,7 @@ def test_aborted_upload_is_cleaned_up_off_the_request_thread(start_api, db, spoo
     total = 10 << 20
     s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
     s.sendall(f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=AB\r\n"
-              f"Content-Length: {total}\r\n\r\n".encode() + head)
+              f"Content-Length: {total}\r\n".encode() + auth_line(api) + b"\r\n" + head)
     sent = 0
     while sent < 6 << 20:
         s.sendall(row)

@@ -69,6 +69,35 @@ static void values_override_defaults(void **state)
     eh_config_free(&cfg);
 }
 
+/* Issue 10: identity settings, EH_AUTH=off, and per-binary S3 keys that fall back to EH_S3_*. */
+static void identity_settings(void **state)
+{
+    (void)state;
+    eh_config_t cfg;
+    char err[256] = "";
+    assert_int_equal(load(NULL, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.auth, 1);
+    assert_string_equal(cfg.admin_token, "");
+    assert_int_equal(cfg.rate_limit_rps, 20);
+    assert_int_equal(cfg.rate_limit_burst, 40);
+    assert_int_equal(cfg.tenant_max_active_jobs, 100);
+    assert_string_equal(cfg.allowed_origins, "");
+    assert_string_equal(cfg.api_s3_access_key, "S3RVER");
+    assert_string_equal(cfg.worker_s3_secret_key, "S3RVER");
+    eh_config_free(&cfg);
+    const char *pairs[] = {"EH_AUTH", "off", "EH_S3_ACCESS_KEY", "shared", "EH_API_S3_ACCESS_KEY", "api-only",
+                           "EH_ADMIN_TOKEN", "t0ken", NULL};
+    assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.auth, 0);
+    assert_string_equal(cfg.api_s3_access_key, "api-only");
+    assert_string_equal(cfg.worker_s3_access_key, "shared");
+    assert_string_equal(cfg.admin_token, "t0ken");
+    eh_config_free(&cfg);
+    const char *bad[] = {"EH_RATE_LIMIT_BURST", "0", NULL};
+    assert_int_equal(load(bad, &cfg, err, sizeof(err)), EH_ERR);
+    assert_non_null(strstr(err, "EH_RATE_LIMIT_BURST"));
+}
+
 typedef struct {
     const char *name, *value, *expect_in_error;
 } bad_case_t;
@@ -145,6 +174,7 @@ int main(void)
         cmocka_unit_test(values_override_defaults),
         cmocka_unit_test(bad_values_name_the_variable),
         cmocka_unit_test(url_secret_is_not_in_the_error),
+        cmocka_unit_test(identity_settings),
         cmocka_unit_test(url_secrets_are_masked),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
