@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mq.h"
 #include "timefmt.h"
+#include "signals.h"
 #include "worker.h"
 
 #define REAP_LIMIT 100
