@@ -59,6 +59,30 @@ static int64_t next_backoff(int64_t cur, int64_t max)
     return b > max ? max : b;
 }
 
+/*
+ * A worker that hangs (stopped, deadlocked) inside a batch must not keep a
+ * job's row locked forever, or nobody could take the job over when its
+ * lease runs out: the server ends such a statement or session after one
+ * lease. Set once per server session (a reset starts a new one), not per
+ * batch: a round trip saved on every commit.
+ */
+static const char SQL_SESSION_LIMITS[] = "SELECT set_config('statement_timeout', $1, false), "
+                                         "set_config('idle_in_transaction_session_timeout', $1, false)";
+
+static int session_limits(worker_conn_t *conn)
+{
+    int pid = PQbackendPID(eh_db_conn(conn->db));
+    if (pid == conn->db_session_pid)
+        return EH_OK;
+    char lease[24];
+    snprintf(lease, sizeof(lease), "%lld", (long long)conn->cfg->lease_ms);
+    const char *params[] = {lease};
+    if (eh_db_exec(conn->db, SQL_SESSION_LIMITS, 1, params) != EH_OK)
+        return EH_AGAIN;
+    conn->db_session_pid = pid;
+    return EH_OK;
+}
+
 int worker_conn_db(worker_conn_t *conn)
 {
     int64_t now = eh_time_mono_ms();
@@ -67,7 +91,7 @@ int worker_conn_db(worker_conn_t *conn)
         return EH_AGAIN;
     if (conn->db == NULL)
         conn->db = eh_db_connect(conn->cfg->database_url, 0);
-    if (conn->db != NULL && eh_db_ensure(conn->db) == EH_OK) {
+    if (conn->db != NULL && eh_db_ensure(conn->db) == EH_OK && session_limits(conn) == EH_OK) {
         conn->db_backoff_ms = 0;
         return EH_OK;
     }

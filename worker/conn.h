@@ -23,6 +23,7 @@ typedef struct worker_conn {
     eh_db_t *db;            /* NULL until connected */
     int64_t db_retry_at_ms; /* monotonic: no reconnect before */
     int64_t db_backoff_ms;
+    int db_session_pid; /* server process whose session has the worker's limits set */
     eh_mq_t *mq; /* NULL or closed while the broker is away */
     bool consuming;
     int consuming_prefetch;
