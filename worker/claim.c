@@ -67,7 +67,13 @@ static int claim_with(worker_conn_t *conn, const char *sql, const char *const *p
     if (res == NULL) {
         bool busy = strcmp(eh_db_last_sqlstate(db), SQLSTATE_LOCK_NOT_AVAILABLE) == 0;
         eh_db_rollback(db);
-        return busy ? EH_DECLINED : status;
+        /*
+         * Any other failure (connection lost, statement cancelled, deadlock,
+         * server short of resources) says nothing about the job: the
+         * message is kept and the claim tried again, never dropped.
+         */
+        EH_UNUSED(status);
+        return busy ? EH_DECLINED : EH_AGAIN;
     }
     rc = EH_DECLINED;
     if (PQntuples(res) == 1 && eh_job_from_row(res, 0, &claim->job) == EH_OK) {
@@ -103,7 +109,7 @@ int worker_claim_next(worker_conn_t *conn, const char *job_id, worker_claim_t *c
     snprintf(max_attempts, sizeof(max_attempts), "%lld", (long long)conn->cfg->max_attempts);
     const char *params[] = {job_id, conn->owner, lease, max_attempts};
     int rc = claim_with(conn, SQL_CLAIM_FAIR, params, claim);
-    if (rc == EH_OK || rc == EH_AGAIN)
+    if (rc != EH_DECLINED)
         return rc;
     return claim_with(conn, SQL_CLAIM_OWN, params, claim);
 }

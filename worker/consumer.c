@@ -175,7 +175,7 @@ static bool claim_for(loop_t *l, uint64_t tag, const char *job_id, bool redelive
     worker_claim_t claim;
     memset(&claim, 0, sizeof(claim));
     int rc = worker_claim_next(&l->conn, job_id, &claim);
-    if (rc == EH_AGAIN)
+    if (rc == EH_AGAIN || rc == EH_ERR)
         return false;
     if (eh_mq_ack(l->conn.mq, tag) != EH_OK)
         eh_log_warn("ack failed; a redelivery will find the job claimed");
@@ -200,7 +200,7 @@ static void handle_message(loop_t *l, const eh_mq_msg_t *msg)
     }
     if (claim_for(l, msg->delivery_tag, job_id, msg->redelivered))
         return;
-    eh_log_warn("database unreachable; claim retried while the message stays unacknowledged");
+    eh_log_warn("claim failed (database unreachable or statement refused); retried while the message stays unacknowledged");
     l->held[l->n_held].tag = msg->delivery_tag;
     snprintf(l->held[l->n_held].job_id, sizeof(l->held[l->n_held].job_id), "%s", job_id);
     l->n_held++;
