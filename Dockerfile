@@ -3,6 +3,7 @@
 #   docker build --target api     -t event-horizon/api .      eh-api (REST + WebSocket, port 8080)
 #   docker build --target worker  -t event-horizon/worker .   eh-worker (supervisor + pre-forked workers)
 #   docker build --target migrate -t event-horizon/migrate .  the api image running `eh-api migrate` once
+#                                                              (and, in compose's init step, eh-admin)
 #
 # docker-compose.yml builds all three. The build stage runs the project's own
 # steps (scripts/deps.sh with EH_DEPS=build, as `make deps` does, then `make`),
@@ -22,7 +23,7 @@ COPY scripts/deps.sh scripts/lib.sh scripts/
 # local services, no npm, no test tools).
 RUN EH_DEPS=build scripts/deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN make -j"$(nproc)" && strip --strip-unneeded bin/eh-api bin/eh-worker
+RUN make -j"$(nproc)" && strip --strip-unneeded bin/eh-api bin/eh-worker bin/eh-admin
 
 # --- runtime base ------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
@@ -43,10 +44,12 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libmicrohttpd12 libwebsockets17 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/bin/eh-api /usr/local/bin/eh-api
+# eh-admin (tenants and keys on the database): the compose init step runs it from the migrate image.
+COPY --from=build /src/bin/eh-admin /usr/local/bin/eh-admin
 # `eh-api migrate` looks for the SQL files in ./migrations (WORKDIR /app).
 COPY migrations/ /app/migrations/
 # Fail the build, not the first start, if a runtime library is missing.
-RUN ! ldd /usr/local/bin/eh-api | grep 'not found'
+RUN ! ldd /usr/local/bin/eh-api /usr/local/bin/eh-admin | grep 'not found'
 USER 10001:10001
 # Inside a container the api must listen on every interface (its default is
 # 127.0.0.1, right for a developer's machine).

@@ -1,6 +1,6 @@
 # Event Horizon - build, run and test.
 #
-#   make            release build: bin/eh-api, bin/eh-worker
+#   make            release build: bin/eh-api, bin/eh-worker, bin/eh-admin
 #   make debug      the same with -g and AddressSanitizer + UBSan (build/asan/bin)
 #   make deps       install what a fresh Debian 12 machine lacks (idempotent, as root)
 #   make run        deps, build, local services, migrations, eh-api + eh-worker in the foreground
@@ -58,7 +58,7 @@ EH_WORKER := $(BUILD)/bin/eh-worker
 
 all:
 	@$(MAKE) --no-print-directory MODE=release build
-	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker bin/
+	@mkdir -p bin && cp -f build/release/bin/eh-api build/release/bin/eh-worker build/release/bin/eh-admin bin/
 
 debug:
 	@$(MAKE) --no-print-directory MODE=asan build
@@ -136,10 +136,10 @@ $(BUILD)/bench/ws_clients: $(BUILD)/bench/ws/ws_clients.o
 #   build/fuzz/validate_fuzz -max_total_time=300 -artifact_prefix=/tmp/ /tmp/corpus tests/fuzz/corpus
 FUZZ_CC ?= clang
 fuzz: build/fuzz/validate_fuzz
-build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c worker/validate.c worker/json_scan.c worker/timestamp.c \
-                          worker/level.c worker/splitter.c worker/copy_row.c common/buf.c \
-                          worker/validate.h worker/json_scan.h worker/timestamp.h worker/level.h \
-                          worker/splitter.h worker/copy_row.h common/buf.h
+build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c common/validate.c common/json_scan.c common/timestamp.c \
+                          common/level.c common/splitter.c worker/copy_row.c common/buf.c \
+                          common/validate.h common/json_scan.h common/timestamp.h common/level.h \
+                          common/splitter.h worker/copy_row.h common/buf.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
 	    $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) $(shell pkg-config --libs jansson)
@@ -165,6 +165,13 @@ bench-many-jobs: deps
 	@bench/many_jobs/run.sh
 
 # ---- identity, tenants, limits (issue 10)
+
+# eh-admin: tenants and keys on the database (admin/main.c and common/ only).
+EH_ADMIN := $(BUILD)/bin/eh-admin
+build: $(EH_ADMIN)
+$(EH_ADMIN): $(BUILD)/admin/main.o $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(COMMON_LIBS)
 
 # ---- abuse and faults (issue 11)
 

@@ -24,6 +24,7 @@
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
 typedef struct api_lookup api_lookup_t;
+typedef struct api_keyring api_keyring_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
@@ -34,6 +35,7 @@ typedef struct api_ctx {
     api_publisher_t *pub;  /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
 
@@ -51,8 +53,12 @@ typedef enum MHD_Result (*api_handler_fn)(api_ctx_t *ctx, struct MHD_Connection 
 typedef enum { API_AUTH_NONE, API_AUTH_KEY, API_AUTH_ADMIN } api_auth_t;
 /* The scope a key needs: read routes admit read and write keys, write routes only write keys. */
 typedef enum { API_SCOPE_READ, API_SCOPE_WRITE } api_scope_t;
-/* How a route takes its body: none (a little is read and dropped), or streamed to api_upload_*. */
-typedef enum { API_BODY_NONE, API_BODY_STREAM } api_body_t;
+/*
+ * How a route takes its body: none (a little is read and dropped), streamed
+ * to api_upload_*, or collected whole (at most the route's max_body bytes;
+ * more is 413) and handed to the handler as rq->body (.p NUL-terminated, .len bytes).
+ */
+typedef enum { API_BODY_NONE, API_BODY_STREAM, API_BODY_COLLECT } api_body_t;
 
 typedef struct api_route {
     const char *method;  /* GET (HEAD too), POST, DELETE */
@@ -61,6 +67,7 @@ typedef struct api_route {
     api_auth_t auth;
     api_scope_t scope;
     api_body_t body;
+    size_t max_body; /* API_BODY_COLLECT: the largest body accepted */
 } api_route_t;
 
 /* The caller a request was identified as (api_auth_request); every job query is scoped to tenant_id. */
@@ -79,6 +86,9 @@ struct api_request {
     uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
     const api_route_t *route; /* NULL until routed */
     bool streaming;           /* the route's body goes to api_upload_continue */
+    bool collecting;          /* the route's body is collected into body (API_BODY_COLLECT) */
+    bool body_refused;        /* the body passed max_body: a 413 is queued after the last call */
+    eh_buf_t body;            /* API_BODY_COLLECT: the request body so far; NUL-terminated when handed over */
     const char *id;           /* the {id} segment of the path (not NUL-terminated), id_len bytes */
     size_t id_len;
     api_caller_t caller;
@@ -102,6 +112,8 @@ EH_MUST_CHECK struct MHD_Daemon *api_http_start(api_ctx_t *ctx);
 /* Hands an accepted socket to the daemon, which owns (and closes) it from now on. */
 EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t addrlen, void *daemon);
 
+/* ---- response.c: the one writer of answers (handlers and the router use it; it knows no route) ---- */
+
 /* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
 /* The same with one more header (Location on 202, Allow on 405). */
@@ -112,6 +124,16 @@ enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq,
                                     const char *message);
 /* The JSON error body as a new object; NULL on out of memory. */
 json_t *api_http_error_body(const char *code, const char *message);
+/* The header a status always carries (Retry-After on 503) with its value, or NULL. */
+const char *api_http_status_header(int status, const char **value);
+/*
+ * The complete HTTP/1.1 error answer (status line, the headers above, one
+ * more header when hname is not NULL, Connection: close, the JSON body) for
+ * paths that write to the socket themselves. New string (free it), its
+ * length in *len; NULL on out of memory.
+ */
+char *api_http_error_raw(int status, const char *code, const char *message, const char *hname, const char *hvalue,
+                         size_t *len);
 
 /* ---- auth.c: who is calling ---- */
 
@@ -122,6 +144,39 @@ json_t *api_http_error_body(const char *code, const char *message);
  */
 EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq,
                                    enum MHD_Result *res);
+
+/* What a request shows of its caller (REST and WebSocket alike); strings borrowed, NULL when absent. */
+typedef struct api_auth_input {
+    api_auth_t auth;
+    api_scope_t scope;
+    const char *authorization; /* the Authorization header */
+    bool token_in_query;       /* the query has access_token */
+    const char *query_token;   /* its value (WebSocket upgrade only) */
+    bool websocket;
+    const char *origin;        /* WebSocket: the Origin header, checked against EH_ALLOWED_ORIGINS */
+} api_auth_input_t;
+
+/* A refusal: status 401, 403, 429 or 503, the contract's error code and a message (static strings). */
+typedef struct api_auth_refusal {
+    int status;
+    const char *code;
+    const char *message;
+    int64_t retry_after_s; /* 429 */
+} api_auth_refusal_t;
+
+/*
+ * The decision itself: EH_OK with caller set, or another code with the
+ * refusal in r. A REST request with access_token in its query is refused
+ * with 401 whatever else it carries (the key has leaked into a URL).
+ */
+EH_MUST_CHECK int api_auth_decide(const eh_config_t *cfg, api_keyring_t *keys, const api_auth_input_t *in,
+                                  api_caller_t *caller, api_auth_refusal_t *r);
+/* Parses "Bearer <token>" (scheme case-insensitive): EH_OK with the token slice, or EH_DECLINED. */
+EH_MUST_CHECK int api_auth_bearer(const char *header, const char **token, size_t *len);
+/* True when origin (NULL: no Origin header, not a browser) is in the comma-separated allowed list. */
+bool api_auth_origin_allowed(const char *allowed, const char *origin);
+/* Logs at start what the configuration means (EH_AUTH=off warns). */
+void api_auth_log_mode(const eh_config_t *cfg);
 
 /* ---- upload.c: POST /api/v1/files/upload ---- */
 
@@ -138,6 +193,17 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
 EH_MUST_CHECK int api_upload_check_spool(const char *dir);
 /* Frees the upload state and its spool file. NULL is accepted. */
 void api_upload_destroy(struct api_upload *up);
+
+/* ---- quota.c: active jobs per tenant ---- */
+
+/*
+ * Opens a transaction on db in which tenant_id may create one more job:
+ * EH_OK with the transaction open (the tenant's row locked until it ends:
+ * INSERT the job, then commit); EH_DECLINED when the tenant already has
+ * max_active jobs queued or processing (rolled back); EH_AGAIN or EH_ERR
+ * (rolled back). max_active 0: no limit, the transaction is just opened.
+ */
+EH_MUST_CHECK int api_quota_reserve(eh_db_t *db, const char *tenant_id, int64_t max_active);
 
 /* ---- offload.c: long work off the request threads ---- */
 
@@ -173,11 +239,12 @@ void api_put_stream_destroy(api_put_stream_t *ps);
 EH_MUST_CHECK api_lookup_t *api_lookup_create(eh_db_pool_t *pool);
 void api_lookup_destroy(api_lookup_t *l);
 /*
- * Loads job id (a lowercase UUID) from a query that started after this call,
- * shared with the lookups that arrived meanwhile. EH_OK; EH_DECLINED when
- * there is no such job; EH_AGAIN when the database is unreachable; EH_ERR.
+ * Loads job id (a lowercase UUID) of tenant_id from a query that started
+ * after this call, shared with the lookups that arrived meanwhile. EH_OK;
+ * EH_DECLINED when the tenant has no such job; EH_AGAIN when the database
+ * is unreachable; EH_ERR. Use api_job_load from handlers.
  */
-EH_MUST_CHECK int api_lookup_job(api_lookup_t *l, const char *id, eh_job_t *out);
+EH_MUST_CHECK int api_lookup_job(api_lookup_t *l, const char *id, const char *tenant_id, eh_job_t *out);
 /* Queries run so far (each answers one batch). */
 uint64_t api_lookup_queries(api_lookup_t *l);
 /*
@@ -191,9 +258,25 @@ PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 
+/*
+ * The one way a handler gets the job of its path: checks rq->id, loads it
+ * scoped to rq->caller.tenant_id (another tenant's job is 404 exactly like
+ * an unknown one). True with job filled (eh_job_clear it), or false with the
+ * error answer (400, 404, 503, 500) already queued in *answer.
+ */
+bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job,
+                  enum MHD_Result *answer);
+
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- admin.c: the /api/v1/admin/ endpoints (the admin token only) ---- */
+
+enum MHD_Result api_admin_tenant_create(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_admin_tenant_list(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_admin_key_create(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_admin_key_revoke(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 
 /* ---- health.c ---- */
 

@@ -1,5 +1,7 @@
 /*
- * The libmicrohttpd daemon: routing, JSON responses, the request log line.
+ * The libmicrohttpd daemon: routing and the request log line (answers are
+ * written by response.c, which knows no route: handlers and the router both
+ * depend on it, never on each other).
  *
  * A pool of EH_HTTP_THREADS threads, each polling many connections with
  * epoll: a status request waits on PostgreSQL for a round trip, so a few
@@ -12,7 +14,10 @@
  *
  * GET routes answer on the second call of the access handler: queueing a
  * response on the first call makes MHD close the connection after it.
+ * A route that collects its body (API_BODY_COLLECT) answers on the last
+ * call, with the whole body in rq->body, bounded by the route's max_body.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +38,17 @@
  * also the route's name in logs and metrics (never the raw path).
  */
 static const api_route_t routes[] = {
-    {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM},
-    {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
-    {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE},
+    {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM, 0},
+    {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants", api_admin_tenant_create, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_COLLECT, 4096},
+    {"GET", "/api/v1/admin/tenants", api_admin_tenant_list, API_AUTH_ADMIN, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
+     API_BODY_COLLECT, 4096},
+    {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -105,53 +115,6 @@ const api_route_t *api_http_route_find(const char *method, const char *url, cons
     return found;
 }
 
-json_t *api_http_error_body(const char *code, const char *message)
-{
-    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-}
-
-static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int status, char *text, size_t len,
-                             const char *hname, const char *hvalue)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
-        return MHD_NO;
-    }
-    enum MHD_Result ok = MHD_YES;
-    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
-        MHD_add_response_header(resp, "Server", "event-horizon") != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES && status == MHD_HTTP_SERVICE_UNAVAILABLE &&
-        MHD_add_response_header(resp, "Retry-After", API_RETRY_AFTER) != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES && hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
-        ok = MHD_NO;
-    if (ok == MHD_YES)
-        ok = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    if (ok == MHD_YES) {
-        rq->status = status;
-        rq->bytes = len;
-    }
-    return ok;
-}
-
-enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
-                                          const char *hname, const char *hvalue)
-{
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return MHD_NO;
-    return queue(c, rq, status, text, strlen(text), hname, hvalue);
-}
-
-enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body)
-{
-    return api_http_send_json_header(c, rq, status, body, NULL, NULL);
-}
-
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, api_request_t *rq, const char *allow)
 {
     return api_http_send_json_header(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -159,10 +122,11 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *c, api_request_
                                      "Allow", allow);
 }
 
-enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
-                                    const char *message)
+static enum MHD_Result body_too_large(struct MHD_Connection *c, api_request_t *rq)
 {
-    return api_http_send_json(c, rq, status, api_http_error_body(code, message));
+    char msg[80];
+    snprintf(msg, sizeof(msg), "the request body exceeds %zu bytes", rq->route->max_body);
+    return api_http_send_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
 }
 
 /* One line per request, built without jansson: it is written for every request. */
@@ -194,6 +158,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         return;
     log_request(rq, toe);
     api_upload_destroy(rq->upload);
+    eh_buf_free(&rq->body);
     free(rq);
     *con_cls = NULL;
     atomic_fetch_sub(&ctx->in_flight, 1);
@@ -234,18 +199,59 @@ static enum MHD_Result dispatch(api_ctx_t *ctx, struct MHD_Connection *c, api_re
         return res;
     if (rq->route->body == API_BODY_STREAM)
         return api_upload_begin(ctx, c, rq);
+    if (rq->route->body == API_BODY_COLLECT) {
+        if (rq->body_refused)
+            return body_too_large(c, rq);
+        /* NUL-terminated, so that a handler may parse it as a string; body.len stays the body's length. */
+        if (eh_buf_reserve(&rq->body, 1) != EH_OK)
+            return MHD_NO;
+        rq->body.p[rq->body.len] = '\0';
+    }
     return rq->route->handler(ctx, c, rq);
 }
 
-/* True when (method, url) is a route whose body is streamed to its handler as it arrives. */
-static bool streams_body(const char *method, const char *url)
+/* How (method, url) takes its body; API_BODY_NONE for an unknown route (answered 404/405 later). */
+static const api_route_t *route_of(const char *method, const char *url)
 {
     bool path_known;
     char allow[64];
     const char *id;
     size_t id_len;
-    const api_route_t *r = api_http_route_find(method, url, &id, &id_len, &path_known, allow, sizeof(allow));
-    return r != NULL && r->body == API_BODY_STREAM;
+    return api_http_route_find(method, url, &id, &id_len, &path_known, allow, sizeof(allow));
+}
+
+/* True when the request declares a Content-Length above max. */
+static bool declared_over(struct MHD_Connection *c, size_t max)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl == NULL)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno == 0 && end != cl && *end == '\0' && n > max;
+}
+
+/*
+ * A piece of a collected body. Past the route's max_body the rest is read
+ * and dropped, up to MAX_IGNORED_BODY more (then the connection closes), so
+ * that the 413 answers the last call after authentication has had its say.
+ */
+static enum MHD_Result collect_body(api_request_t *rq, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (!rq->body_refused) {
+        int rc = eh_buf_append_max(&rq->body, data, n, rq->route->max_body);
+        if (rc == EH_OK)
+            return MHD_YES;
+        if (rc != EH_DECLINED)
+            return MHD_NO;
+        rq->body_refused = true;
+        eh_buf_free(&rq->body);
+    }
+    rq->drained += n;
+    return rq->drained > MAX_IGNORED_BODY ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -260,14 +266,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;
-        if (streams_body(method, url)) {
+        const api_route_t *r = route_of(method, url);
+        if (r != NULL && r->body == API_BODY_STREAM) {
             rq->streaming = true;
             return dispatch(ctx, c, rq, url, method);
+        }
+        if (r != NULL && r->body == API_BODY_COLLECT) {
+            rq->collecting = true;
+            rq->route = r; /* collect_body reads its max_body before dispatch routes the request */
+            /* A declared length over the bound is answered now, before any of the body is read. */
+            if (declared_over(c, r->max_body)) {
+                rq->body_refused = true;
+                return dispatch(ctx, c, rq, url, method);
+            }
         }
         return MHD_YES;
     }
     if (rq->streaming) /* also drops the body of a request refused on the first call */
         return api_upload_continue(ctx, c, rq, upload_data, upload_data_size);
+    if (rq->collecting && *upload_data_size != 0)
+        return collect_body(rq, upload_data, upload_data_size);
     if (*upload_data_size != 0) {
         /* A body on a route that takes none: read a little of it and ignore it; close on more. */
         rq->drained += *upload_data_size;

@@ -24,6 +24,7 @@ static const char SQL_LOOKUP[] = EH_JOBS_BY_IDS_SQL;
 
 typedef struct waiter {
     const char *id; /* lowercase UUID */
+    const char *tenant_id; /* a row of another tenant is not this waiter's */
     eh_job_t *out;
     int rc;
     bool done; /* answered */
@@ -111,7 +112,8 @@ static void run_batch(api_lookup_t *l, waiter_t *batch)
     for (waiter_t *w = batch; w != NULL; w = w->next) {
         w->rc = res != NULL ? EH_DECLINED : failed;
         for (int i = 0; res != NULL && i < PQntuples(res); i++) {
-            if (strcmp(PQgetvalue(res, i, 0), w->id) == 0) {
+            /* EH_JOBS_BY_IDS_SQL: column 13 is the tenant */
+            if (strcmp(PQgetvalue(res, i, 0), w->id) == 0 && strcmp(PQgetvalue(res, i, 13), w->tenant_id) == 0) {
                 w->rc = eh_job_from_row(res, i, w->out);
                 break;
             }
@@ -151,9 +153,9 @@ static waiter_t *oldest_pending(const api_lookup_t *l)
     return w;
 }
 
-int api_lookup_job(api_lookup_t *l, const char *id, eh_job_t *out)
+int api_lookup_job(api_lookup_t *l, const char *id, const char *tenant_id, eh_job_t *out)
 {
-    waiter_t self = {.id = id, .out = out, .rc = EH_AGAIN};
+    waiter_t self = {.id = id, .tenant_id = tenant_id, .out = out, .rc = EH_AGAIN};
     if (pthread_cond_init(&self.wake, NULL) != 0)
         return EH_AGAIN;
     pthread_mutex_lock(&l->lock);

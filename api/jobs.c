@@ -22,7 +22,7 @@
 static const char SQL_ERRORS_PAGE[] =
     "SELECT j.lines_invalid, e.line_no, e.reason FROM jobs j "
     "LEFT JOIN LATERAL (SELECT line_no, reason FROM job_errors WHERE job_id = j.id "
-    "ORDER BY line_no LIMIT $2 OFFSET $3) e ON true WHERE j.id = $1 ORDER BY e.line_no";
+    "ORDER BY line_no LIMIT $2 OFFSET $3) e ON true WHERE j.id = $1 AND j.tenant_id = $4 ORDER BY e.line_no";
 
 /* id is a valid UUID (id_len == EH_UUID_STRLEN); the JSON answers spell it as PostgreSQL does. */
 static void lowercase_id(char out[EH_UUID_STRLEN + 1], const char *id, size_t id_len)
@@ -48,13 +48,6 @@ static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
     return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "job_not_found", "no job with this id");
 }
 
-/* Loads the job (a valid UUID) into out: EH_OK, EH_DECLINED (unknown), EH_AGAIN (database down) or EH_ERR. */
-static int load_job(api_ctx_t *ctx, const char *id, size_t id_len, eh_job_t *out)
-{
-    char idbuf[EH_UUID_STRLEN + 1];
-    lowercase_id(idbuf, id, id_len);
-    return api_lookup_job(ctx->lookup, idbuf, out);
-}
 
 static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
 {
@@ -65,18 +58,16 @@ static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request
     return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not read the job");
 }
 
-/*
- * The job of a request's id: true with job filled, or false with the
- * error answer (400, 404, 503, 500) already queued in *answer.
- */
-static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *id,
-                           size_t id_len, eh_job_t *job, enum MHD_Result *answer)
+bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job,
+                  enum MHD_Result *answer)
 {
-    if (!eh_uuid_valid(id, id_len)) {
+    if (!eh_uuid_valid(rq->id, rq->id_len)) {
         *answer = bad_id(c, rq);
         return false;
     }
-    int rc = load_job(ctx, id, id_len, job);
+    char idbuf[EH_UUID_STRLEN + 1];
+    lowercase_id(idbuf, rq->id, rq->id_len);
+    int rc = api_lookup_job(ctx->lookup, idbuf, rq->caller.tenant_id, job);
     if (rc != EH_OK) {
         *answer = answer_load_failure(c, rq, rc);
         return false;
@@ -86,11 +77,9 @@ static bool job_of_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request
 
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    const char *id = rq->id;
-    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
-    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+    if (!api_job_load(ctx, c, rq, &job, &answer))
         return answer;
     json_t *body = eh_job_to_json(&job);
     eh_job_clear(&job);
@@ -146,13 +135,13 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     lowercase_id(idbuf, id, id_len);
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
     snprintf(off, sizeof(off), "%lld", (long long)offset);
-    const char *params[] = {idbuf, lim, off};
+    const char *params[] = {idbuf, lim, off, rq->caller.tenant_id};
 
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL)
         return db_unavailable(c, rq);
-    PGresult *res = api_query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 3, params, &status);
+    PGresult *res = api_query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 4, params, &status);
     eh_db_pool_release(ctx->db, db);
     if (res == NULL)
         return answer_load_failure(c, rq, status);
@@ -169,11 +158,9 @@ enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_re
 
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    const char *id = rq->id;
-    size_t id_len = rq->id_len;
     eh_job_t job;
     enum MHD_Result answer;
-    if (!job_of_request(ctx, c, rq, id, id_len, &job, &answer))
+    if (!api_job_load(ctx, c, rq, &job, &answer))
         return answer;
     eh_job_clear(&job);
     return api_http_send_error(c, rq, MHD_HTTP_NOT_IMPLEMENTED, "websocket_unavailable",

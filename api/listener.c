@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "stop.h"
 #include "timefmt.h"
 
 #define WS_PREFIX "GET /ws/"
@@ -30,7 +30,7 @@ typedef struct pending {
 
 struct api_listener {
     int fd;
-    int wake_fd; /* eventfd: tells the acceptor to stop */
+    eh_stop_t *stop; /* tells the acceptor to stop */
     int port;
     int max_pending;
     int64_t peek_timeout_ms;
@@ -97,7 +97,7 @@ api_listener_t *api_listener_create(const char *host, int port, int max_pending,
     api_listener_t *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
-    l->fd = l->wake_fd = -1;
+    l->fd = -1;
     l->max_pending = max_pending > 0 ? max_pending : 1;
     l->peek_timeout_ms = peek_timeout_ms;
     l->http = http;
@@ -107,11 +107,9 @@ api_listener_t *api_listener_create(const char *host, int port, int max_pending,
     l->pfd_owner = calloc((size_t)l->max_pending + 2, sizeof(*l->pfd_owner));
     if (l->pending == NULL || l->pfds == NULL || l->pfd_owner == NULL)
         goto fail;
-    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->wake_fd < 0) {
-        eh_log_errno(EH_LOG_ERROR, errno, "eventfd");
+    l->stop = eh_stop_create();
+    if (l->stop == NULL)
         goto fail;
-    }
     l->fd = bind_listen(host, port, &l->port);
     if (l->fd < 0)
         goto fail;
@@ -214,7 +212,7 @@ static void *acceptor_main(void *arg)
     for (;;) {
         int64_t now = eh_time_mono_ms();
         int64_t wake_at = INT64_MAX;
-        l->pfds[0] = (struct pollfd){.fd = l->wake_fd, .events = POLLIN};
+        l->pfds[0] = (struct pollfd){.fd = eh_stop_fd(l->stop), .events = POLLIN};
         l->pfds[1] = (struct pollfd){.fd = l->fd, .events = POLLIN};
         int nfds = 2;
         for (int i = 0; i < l->npending;) {
@@ -276,9 +274,7 @@ void api_listener_stop(api_listener_t *l)
         return;
     l->stopped = true;
     if (l->started) {
-        uint64_t one = 1;
-        if (write(l->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-            eh_log_errno(EH_LOG_WARN, errno, "waking the acceptor");
+        eh_stop_request(l->stop);
         pthread_join(l->thread, NULL);
     }
     while (l->npending > 0)
@@ -293,8 +289,7 @@ void api_listener_destroy(api_listener_t *l)
     if (l == NULL)
         return;
     api_listener_stop(l);
-    if (l->wake_fd >= 0)
-        close(l->wake_fd);
+    eh_stop_destroy(l->stop);
     free(l->pending);
     free(l->pfds);
     free(l->pfd_owner);

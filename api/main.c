@@ -22,7 +22,9 @@
 
 #include "api.h"
 #include "config.h"
+#include "keyring.h"
 #include "listener.h"
+#include "backoff.h"
 #include "log.h"
 #include "migrate.h"
 #include "timefmt.h"
@@ -72,13 +74,16 @@ static bool wait_signal(const sigset_t *set, int64_t ms)
 /* Storage must be there before the first upload; S3 may still be starting (compose), so retry a while. */
 static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
 {
-    int64_t deadline = eh_time_mono_ms() + BUCKET_WAIT_MS, delay = 100;
+    int64_t deadline = eh_time_mono_ms() + BUCKET_WAIT_MS;
+    eh_backoff_t backoff;
+    eh_backoff_init(&backoff, 100, 2000);
     for (;;) {
         eh_s3_error_t err;
         memset(&err, 0, sizeof(err));
         int rc = eh_s3_ensure_bucket(s3, &err);
         if (rc == EH_OK)
             return EH_OK;
+        int64_t delay = eh_backoff_next(&backoff);
         if (rc != EH_AGAIN || eh_time_mono_ms() + delay > deadline) {
             eh_log_kv(EH_LOG_ERROR, json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code,
                                               "s3_message", err.message),
@@ -87,7 +92,6 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
         }
         if (wait_signal(signals, delay))
             return EH_ERR;
-        delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
 }
 
@@ -134,6 +138,7 @@ static int serve(const eh_config_t *cfg)
         return 1;
     }
     eh_config_log(cfg);
+    api_auth_log_mode(cfg);
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
@@ -141,9 +146,10 @@ static int serve(const eh_config_t *cfg)
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;
-    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket, .access_key = cfg->s3_access_key,
-                            .secret_key = cfg->s3_secret_key, .https = cfg->s3_https != 0,
-                            .timeout_ms = S3_PUT_IDLE_MS};
+    /* eh-api's own credentials (EH_API_S3_*): it puts and deletes objects, never reads them. */
+    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket,
+                            .access_key = cfg->api_s3_access_key, .secret_key = cfg->api_s3_secret_key,
+                            .https = cfg->s3_https != 0, .timeout_ms = S3_PUT_IDLE_MS};
     ctx.s3 = eh_s3_create(&s3cfg);
     s3cfg.timeout_ms = S3_PROBE_IDLE_MS;
     ctx.s3_probe = eh_s3_create(&s3cfg);
@@ -157,13 +163,17 @@ static int serve(const eh_config_t *cfg)
         goto out;
     ctx.offload = api_offload_create();
     ctx.lookup = api_lookup_create(ctx.db);
-    if (ctx.offload == NULL || ctx.lookup == NULL)
+    ctx.keys = api_keyring_create(cfg->database_url, ctx.db, cfg->rate_limit_rps, cfg->rate_limit_burst);
+    if (ctx.offload == NULL || ctx.lookup == NULL || ctx.keys == NULL || api_keyring_start(ctx.keys) != EH_OK)
         goto out;
     daemon = api_http_start(&ctx);
     if (daemon == NULL)
         goto out;
     ws = api_ws_create(cfg);
-    if (ws == NULL || api_ws_start(ws) != EH_OK)
+    if (ws == NULL)
+        goto out;
+    api_ws_set_keyring(ws, ctx.keys);
+    if (api_ws_start(ws) != EH_OK)
         goto out;
     listener = api_listener_create(cfg->http_host, (int)cfg->http_port, (int)cfg->http_max_connections,
                                    cfg->http_timeout_s * 1000, api_http_adopt, daemon);
@@ -188,6 +198,7 @@ out:
     }
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);

@@ -12,25 +12,25 @@
 
 #include "api.h"
 #include "job_queue.h"
+#include "keepalive.h"
 #include "log.h"
 #include "mq.h"
-#include "timefmt.h"
+#include "stop.h"
 
 #define CONFIRM_TIMEOUT_MS 5000
 #define REPUBLISH_EVERY_MS 1000
 #define REPUBLISH_BATCH 100
+#define RECONNECT_MIN_MS 500
 #define RECONNECT_MAX_MS 5000
 
 struct api_publisher {
     const eh_config_t *cfg;
     eh_db_pool_t *pool;
-    pthread_mutex_t mu; /* guards mq and the back-off fields */
-    eh_mq_t *mq;        /* NULL while disconnected */
-    int64_t next_try_ms, backoff_ms; /* the re-publisher's reconnect back-off */
-
-    pthread_mutex_t stop_mu;
-    pthread_cond_t stop_cv;
-    bool stop, started;
+    eh_mq_keepalive_cfg_t mq_cfg;
+    pthread_mutex_t mu;   /* guards broker */
+    eh_keepalive_t *broker; /* the eh_mq_t, with the topology declared, reopened with back-off */
+    eh_stop_t *stop;
+    bool started;
     pthread_t thread;
 };
 
@@ -41,27 +41,20 @@ api_publisher_t *api_publisher_create(const eh_config_t *cfg, eh_db_pool_t *pool
         return NULL;
     pub->cfg = cfg;
     pub->pool = pool;
-    pthread_condattr_t attr;
-    if (pthread_mutex_init(&pub->mu, NULL) != 0)
-        goto fail_mu;
-    if (pthread_mutex_init(&pub->stop_mu, NULL) != 0)
-        goto fail_stop_mu;
-    if (pthread_condattr_init(&attr) != 0)
-        goto fail_attr;
-    /* A monotonic clock, so that a wall-clock jump does not stretch the wait. */
-    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&pub->stop_cv, &attr) != 0) {
-        pthread_condattr_destroy(&attr);
-        goto fail_attr;
+    /* The topology is declared on every connection, so that a job message cannot go to a missing queue. */
+    pub->mq_cfg = (eh_mq_keepalive_cfg_t){
+        .url = cfg->amqp_url, .heartbeat_s = (int)cfg->amqp_heartbeat_s, .declare_topology = true};
+    if (pthread_mutex_init(&pub->mu, NULL) != 0) {
+        free(pub);
+        return NULL;
     }
-    pthread_condattr_destroy(&attr);
+    pub->stop = eh_stop_create();
+    pub->broker = eh_keepalive_create(&eh_mq_keepalive_ops, &pub->mq_cfg, RECONNECT_MIN_MS, RECONNECT_MAX_MS);
+    if (pub->stop == NULL || pub->broker == NULL) {
+        api_publisher_destroy(pub);
+        return NULL;
+    }
     return pub;
-fail_attr:
-    pthread_mutex_destroy(&pub->stop_mu);
-fail_stop_mu:
-    pthread_mutex_destroy(&pub->mu);
-fail_mu:
-    free(pub);
-    return NULL;
 }
 
 void api_publisher_destroy(api_publisher_t *pub)
@@ -69,69 +62,29 @@ void api_publisher_destroy(api_publisher_t *pub)
     if (pub == NULL)
         return;
     if (pub->started) {
-        pthread_mutex_lock(&pub->stop_mu);
-        pub->stop = true;
-        pthread_cond_signal(&pub->stop_cv);
-        pthread_mutex_unlock(&pub->stop_mu);
+        eh_stop_request(pub->stop);
         pthread_join(pub->thread, NULL);
     }
-    eh_mq_destroy(pub->mq);
-    pthread_cond_destroy(&pub->stop_cv);
-    pthread_mutex_destroy(&pub->stop_mu);
+    eh_keepalive_destroy(pub->broker);
+    eh_stop_destroy(pub->stop);
     pthread_mutex_destroy(&pub->mu);
     free(pub);
 }
 
-static void drop_locked(api_publisher_t *pub)
-{
-    eh_mq_destroy(pub->mq);
-    pub->mq = NULL;
-}
-
-/* Makes sure pub->mq is open and the topology declared (so that a job message cannot go to a missing queue). */
-static int connect_locked(api_publisher_t *pub)
-{
-    if (pub->mq != NULL && eh_mq_is_open(pub->mq))
-        return EH_OK;
-    drop_locked(pub);
-    eh_mq_t *mq = eh_mq_connect(pub->cfg->amqp_url, (int)pub->cfg->amqp_heartbeat_s, 0);
-    if (mq == NULL)
-        return EH_AGAIN;
-    if (eh_mq_declare_topology(mq) != EH_OK) {
-        eh_mq_destroy(mq);
-        return EH_AGAIN;
-    }
-    pub->mq = mq;
-    pub->backoff_ms = 0;
-    pub->next_try_ms = 0;
-    return EH_OK;
-}
-
 /*
- * Connects when there is no connection and the back-off allows it. Callers
- * hold mu; while the broker is down each upload answers 503 at once instead
- * of waiting for a connect attempt of its own.
+ * The open connection, or NULL. Callers hold mu. While the broker is down
+ * and the back-off delay runs, no attempt is made: each upload answers 503
+ * at once instead of waiting for a connect attempt of its own.
  */
-static bool connected_locked(api_publisher_t *pub)
+static eh_mq_t *broker_locked(api_publisher_t *pub)
 {
-    if (pub->mq != NULL && eh_mq_is_open(pub->mq))
-        return true;
-    int64_t now = eh_time_mono_ms();
-    if (now < pub->next_try_ms)
-        return false;
-    if (connect_locked(pub) == EH_OK)
-        return true;
-    pub->backoff_ms = pub->backoff_ms == 0 ? REPUBLISH_EVERY_MS : pub->backoff_ms * 2;
-    if (pub->backoff_ms > RECONNECT_MAX_MS)
-        pub->backoff_ms = RECONNECT_MAX_MS;
-    pub->next_try_ms = now + pub->backoff_ms;
-    return false;
+    return eh_keepalive_get(pub->broker);
 }
 
 int api_publisher_check(api_publisher_t *pub)
 {
     pthread_mutex_lock(&pub->mu);
-    int rc = connected_locked(pub) ? EH_OK : EH_AGAIN;
+    int rc = broker_locked(pub) != NULL ? EH_OK : EH_AGAIN;
     pthread_mutex_unlock(&pub->mu);
     return rc;
 }
@@ -153,11 +106,12 @@ int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *
     int rc = EH_AGAIN;
     /* Two tries: an idle connection may have died since its last use (broker restart, missed heartbeats). */
     for (int attempt = 0; attempt < 2 && rc != EH_OK; attempt++) {
-        if (connect_locked(pub) != EH_OK)
+        eh_mq_t *mq = broker_locked(pub);
+        if (mq == NULL)
             break;
-        rc = eh_job_queue_publish(db, pub->mq, job_id, object_key, CONFIRM_TIMEOUT_MS);
+        rc = eh_job_queue_publish(db, mq, job_id, object_key, CONFIRM_TIMEOUT_MS);
         if (rc != EH_OK)
-            drop_locked(pub); /* a late confirm must not be taken for the next message's */
+            eh_keepalive_broken(pub->broker); /* a late confirm must not be taken for the next message's */
     }
     eh_db_pool_release(pub->pool, db);
     pthread_mutex_unlock(&pub->mu);
@@ -168,7 +122,8 @@ static void republish_once(api_publisher_t *pub)
 {
     /* mu first, then a pooled connection: the same order as api_publisher_publish. */
     pthread_mutex_lock(&pub->mu);
-    if (!connected_locked(pub)) {
+    eh_mq_t *mq = broker_locked(pub);
+    if (mq == NULL) {
         pthread_mutex_unlock(&pub->mu);
         return;
     }
@@ -179,9 +134,9 @@ static void republish_once(api_publisher_t *pub)
         return;
     }
     {
-        int n = eh_job_queue_republish(db, pub->mq, pub->cfg->republish_after_ms, -1, REPUBLISH_BATCH);
+        int n = eh_job_queue_republish(db, mq, pub->cfg->republish_after_ms, -1, REPUBLISH_BATCH);
         if (n < 0)
-            drop_locked(pub); /* lost or not confirmed: start the next round on a clean connection */
+            eh_keepalive_broken(pub->broker); /* lost or not confirmed: start the next round on a clean connection */
     }
     pthread_mutex_unlock(&pub->mu);
     eh_db_pool_release(pub->pool, db);
@@ -190,19 +145,8 @@ static void republish_once(api_publisher_t *pub)
 static void *republisher_main(void *arg)
 {
     api_publisher_t *pub = arg;
-    for (;;) {
-        pthread_mutex_lock(&pub->stop_mu);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += REPUBLISH_EVERY_MS / 1000;
-        while (!pub->stop && pthread_cond_timedwait(&pub->stop_cv, &pub->stop_mu, &until) == 0) {
-        }
-        bool stop = pub->stop;
-        pthread_mutex_unlock(&pub->stop_mu);
-        if (stop)
-            break;
+    while (!eh_stop_sleep_ms(pub->stop, REPUBLISH_EVERY_MS))
         republish_once(pub);
-    }
     return NULL;
 }
 

@@ -58,8 +58,9 @@
 /* Past EH_HTTP_TIMEOUT_S, a body must have averaged at least this many bytes per second. */
 #define MIN_BODY_RATE (16 * 1024)
 
-static const char SQL_INSERT_JOB[] = "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total) "
-                                     "VALUES ($1, $2, $3, $4, $5) RETURNING " EH_JOB_COLUMNS;
+static const char SQL_INSERT_JOB[] =
+    "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, tenant_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING " EH_JOB_COLUMNS;
 
 enum upload_stage {
     RECEIVING,
@@ -364,23 +365,12 @@ static void write_refusal(void *arg)
     api_upload_t *up = arg;
     api_request_t *rq = up->rq;
     drop_stream(up); /* nothing of a refused upload stays, even for a moment after the answer */
-    char *text = NULL;
-    json_t *body = api_http_error_body(up->err_code, up->err_msg);
-    if (body != NULL)
-        text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    size_t len = 0;
+    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, NULL, NULL, &len);
     if (text != NULL && up->sock >= 0) {
-        size_t len = strlen(text);
-        char head[256];
-        int hlen = snprintf(head, sizeof(head),
-                            "HTTP/1.1 %d %s\r\nServer: event-horizon\r\nContent-Type: application/json\r\n"
-                            "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                            up->err_status, MHD_get_reason_phrase_for((unsigned)up->err_status), len,
-                            up->err_status == MHD_HTTP_SERVICE_UNAVAILABLE ? "Retry-After: " API_RETRY_AFTER "\r\n"
-                                                                            : "");
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;
         int fd = up->sock;
-        if (send_all(fd, head, (size_t)hlen, deadline) && send_all(fd, text, len, deadline)) {
+        if (send_all(fd, text, len, deadline)) {
             rq->status = up->err_status;
             rq->bytes = len;
             if (shutdown(fd, SHUT_WR) == 0)
@@ -513,13 +503,13 @@ static void unavailable(api_upload_t *up, const char *code, const char *msg)
  * the commit)? EH_OK with out filled when it was, EH_DECLINED when it surely
  * was not, EH_AGAIN when nobody can tell.
  */
-static int find_after_failure(api_ctx_t *ctx, const char *id, eh_job_t *out)
+static int find_after_failure(api_ctx_t *ctx, const char *id, const char *tenant_id, eh_job_t *out)
 {
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL)
         return EH_AGAIN;
-    int rc = eh_job_load(db, id, out);
+    int rc = eh_job_load(db, id, tenant_id, out);
     eh_db_pool_release(ctx->db, db);
     return rc == EH_OK || rc == EH_DECLINED ? rc : EH_AGAIN;
 }
@@ -533,29 +523,57 @@ static void delete_object(api_ctx_t *ctx, const char *key)
                   "could not delete the object of a job that was not recorded");
 }
 
-/* Inserts the row. EH_OK with job filled; otherwise the object's fate is settled here. */
+/*
+ * The job's INSERT in the transaction where the tenant's quota is checked
+ * (api_quota_reserve). EH_OK (committed), EH_DECLINED (quota reached,
+ * nothing written), or a failure after which the row may or may not exist.
+ */
+static int insert_job(api_ctx_t *ctx, eh_db_t *db, const char *const params[6], eh_job_t *job)
+{
+    int rc = api_quota_reserve(db, params[5], ctx->cfg->tenant_max_active_jobs);
+    if (rc != EH_OK)
+        return rc;
+    int status = EH_AGAIN;
+    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 6, params, &status);
+    rc = res != NULL ? eh_job_from_row(res, 0, job) : status;
+    PQclear(res);
+    if (rc != EH_OK) {
+        eh_db_rollback(db);
+        return rc;
+    }
+    rc = eh_db_commit(db);
+    if (rc != EH_OK)
+        eh_job_clear(job);
+    return rc;
+}
+
+/*
+ * Inserts the row. EH_OK with job filled; EH_DECLINED when the tenant's
+ * quota is reached; otherwise EH_AGAIN. The object's fate is settled here.
+ */
 static int record_job(api_ctx_t *ctx, api_upload_t *up, const char *id, const char *key, eh_job_t *job)
 {
     char size[24], lines[24];
     uint64_t total = up->newlines + (up->last != '\n' ? 1 : 0);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)up->file_bytes);
     snprintf(lines, sizeof(lines), "%llu", (unsigned long long)total);
-    const char *params[] = {id, up->file_name, key, size, lines};
+    const char *tenant_id = up->rq->caller.tenant_id;
+    const char *params[] = {id, up->file_name, key, size, lines, tenant_id};
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL) {
         delete_object(ctx, key); /* nothing was sent: the row surely does not exist */
         return EH_AGAIN;
     }
-    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 5, params, &status);
+    int rc = insert_job(ctx, db, params, job);
     eh_db_pool_release(ctx->db, db);
-    if (res != NULL) {
-        int rc = eh_job_from_row(res, 0, job);
-        PQclear(res);
-        if (rc == EH_OK)
-            return EH_OK;
+    if (rc == EH_OK)
+        return EH_OK;
+    if (rc == EH_DECLINED) {
+        delete_object(ctx, key); /* rolled back before the INSERT */
+        return EH_DECLINED;
     }
-    int found = find_after_failure(ctx, id, job);
+    int found = find_after_failure(ctx, id, tenant_id, job);
     if (found == EH_OK)
         return EH_OK; /* committed after all: go on as if the INSERT had answered */
     if (found == EH_DECLINED)
@@ -628,7 +646,13 @@ static void store(api_upload_t *up)
         return;
     }
     eh_job_t job;
-    if (record_job(ctx, up, id, key, &job) != EH_OK) {
+    rc = record_job(ctx, up, id, key, &job);
+    if (rc == EH_DECLINED) {
+        answer_error(up, MHD_HTTP_TOO_MANY_REQUESTS, "quota_exceeded",
+                     "this tenant has EH_TENANT_MAX_ACTIVE_JOBS jobs queued or processing; wait for one to finish");
+        return;
+    }
+    if (rc != EH_OK) {
         unavailable(up, "database_unavailable", "the database is not reachable; nothing was stored");
         return;
     }

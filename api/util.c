@@ -4,38 +4,8 @@
 #include <strings.h>
 
 #include "api.h"
+#include "utf8.h"
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* past U+10FFFF */
-    } else
-        return 0;
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return need;
-}
 
 static bool is_control(const unsigned char *s, size_t seq)
 {
@@ -49,7 +19,7 @@ size_t api_util_clean_utf8(const char *src, size_t len, char *out, size_t outlen
     const unsigned char *s = (const unsigned char *)src;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t seq = utf8_seq(s + i, len - i);
+        size_t seq = eh_utf8_seq(s + i, len - i);
         if (seq == 0) {
             i++;
             continue;
@@ -66,13 +36,6 @@ size_t api_util_clean_utf8(const char *src, size_t len, char *out, size_t outlen
     return o;
 }
 
-/* Backs up from n to the start of a UTF-8 character. */
-static size_t char_boundary(const char *s, size_t n)
-{
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
 
 size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1])
 {
@@ -94,7 +57,7 @@ size_t api_util_file_name(const char *raw, char out[API_FILE_NAME_MAX + 1])
         size_t ext = dot != NULL ? n - (size_t)(dot - clean) : 0;
         if (ext > 16)
             ext = 0;
-        size_t keep = char_boundary(clean, API_FILE_NAME_MAX - ext);
+        size_t keep = eh_utf8_boundary(clean, API_FILE_NAME_MAX - ext);
         memmove(clean + keep, clean + n - ext, ext);
         n = keep + ext;
         clean[n] = '\0';

@@ -1,21 +1,20 @@
 #include "ws_consumer.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keepalive.h"
 #include "log.h"
 #include "mq.h"
-#include "timefmt.h"
+#include "stop.h"
 
 /* "*" matches one word: job ids hold no dot, so every job.<id> and nothing deeper. */
 #define BINDING_KEY "job.*"
-#define NEXT_WAIT_MS 250 /* how often the thread looks at its stop flag while idle */
+#define NEXT_WAIT_MS 250 /* how often the thread looks at its stop token while idle */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define STOP_POLL_MS 50
 
 struct api_ws_consumer {
     const char *url;
@@ -23,7 +22,8 @@ struct api_ws_consumer {
     api_ws_consumer_ops_t ops;
     pthread_t thread;
     bool started;
-    atomic_bool stop;
+    eh_stop_t *stop;
+    eh_keepalive_t *queue; /* the consuming connection, reopened with back-off */
 };
 
 void api_ws_msg_free(api_ws_msg_t *msg)
@@ -42,21 +42,7 @@ api_ws_consumer_t *api_ws_consumer_create(const char *amqp_url, int heartbeat_s,
     c->url = amqp_url;
     c->heartbeat_s = heartbeat_s;
     c->ops = *ops;
-    atomic_init(&c->stop, false);
     return c;
-}
-
-/* Sleeps ms unless asked to stop; true when asked. */
-static bool nap(api_ws_consumer_t *c, int64_t ms)
-{
-    int64_t end = eh_time_mono_ms() + ms;
-    while (!atomic_load(&c->stop)) {
-        int64_t left = end - eh_time_mono_ms();
-        if (left <= 0)
-            return false;
-        eh_time_sleep_ms(left < STOP_POLL_MS ? left : STOP_POLL_MS, NULL);
-    }
-    return true;
 }
 
 static void handle(api_ws_consumer_t *c, const eh_mq_msg_t *m)
@@ -79,9 +65,10 @@ static void handle(api_ws_consumer_t *c, const eh_mq_msg_t *m)
     c->ops.deliver(c->ops.ud, msg);
 }
 
-/* Connects, declares, binds and consumes. New handle, or NULL (the reason is logged by mq). */
-static eh_mq_t *open_queue(api_ws_consumer_t *c)
+/* keepalive open: connects, declares, binds and consumes. New handle, or NULL (the reason is logged by mq). */
+static void *open_queue(void *ud)
 {
+    api_ws_consumer_t *c = ud;
     eh_mq_t *mq = eh_mq_connect(c->url, c->heartbeat_s, 0);
     if (mq == NULL)
         return NULL;
@@ -93,22 +80,31 @@ static eh_mq_t *open_queue(api_ws_consumer_t *c)
     return mq;
 }
 
+static bool queue_open(void *conn, void *ud)
+{
+    (void)ud;
+    return eh_mq_is_open(conn);
+}
+
+static void close_queue(void *conn, void *ud)
+{
+    (void)ud;
+    eh_mq_destroy(conn);
+}
+
+static const eh_keepalive_ops_t QUEUE_OPS = {
+    .what = "broker (progress relay)", .open = open_queue, .healthy = queue_open, .close = close_queue};
+
 static void *consumer_main(void *arg)
 {
     api_ws_consumer_t *c = arg;
-    int64_t backoff = BACKOFF_MIN_MS;
-    while (!atomic_load(&c->stop)) {
-        eh_mq_t *mq = open_queue(c);
-        if (mq == NULL) {
-            if (nap(c, backoff))
-                break;
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-            continue;
-        }
-        backoff = BACKOFF_MIN_MS;
+    for (;;) {
+        eh_mq_t *mq = eh_keepalive_wait(c->queue, c->stop, -1);
+        if (mq == NULL)
+            break; /* stop requested */
         eh_log_info("progress relay consuming " EH_MQ_PROGRESS_EXCHANGE " (" BINDING_KEY ")");
         c->ops.resync(c->ops.ud);
-        while (!atomic_load(&c->stop)) {
+        while (!eh_stop_requested(c->stop)) {
             eh_mq_msg_t m;
             int rc = eh_mq_next(mq, &m, NEXT_WAIT_MS);
             if (rc == EH_OK) {
@@ -118,15 +114,20 @@ static void *consumer_main(void *arg)
                 break;
             }
         }
-        eh_mq_destroy(mq);
-        if (!atomic_load(&c->stop))
-            eh_log_warn("progress relay lost the broker; reconnecting");
+        eh_keepalive_broken(c->queue);
+        if (eh_stop_requested(c->stop))
+            break;
+        eh_log_warn("progress relay lost the broker; reconnecting");
     }
     return NULL;
 }
 
 int api_ws_consumer_start(api_ws_consumer_t *c)
 {
+    if (c->stop == NULL && (c->stop = eh_stop_create()) == NULL)
+        return EH_ERR;
+    if (c->queue == NULL && (c->queue = eh_keepalive_create(&QUEUE_OPS, c, BACKOFF_MIN_MS, BACKOFF_MAX_MS)) == NULL)
+        return EH_ERR;
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
         eh_log_error("cannot start the progress consumer thread");
         return EH_ERR;
@@ -139,8 +140,10 @@ void api_ws_consumer_destroy(api_ws_consumer_t *c)
 {
     if (c == NULL)
         return;
-    atomic_store(&c->stop, true);
+    eh_stop_request(c->stop);
     if (c->started)
         pthread_join(c->thread, NULL);
+    eh_keepalive_destroy(c->queue);
+    eh_stop_destroy(c->stop);
     free(c);
 }

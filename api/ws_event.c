@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "uuid.h"
 
 #define WS_JOBS_PREFIX "/ws/jobs/"
@@ -27,13 +28,12 @@ api_ws_frame_t *api_ws_frame_new(const char *json, size_t len, int64_t seq, bool
 api_ws_frame_t *api_ws_frame_from_job(const eh_job_t *job, bool snapshot, int64_t now_ms)
 {
     bool final = eh_job_status_final(job->status);
-    const char *event = snapshot ? "snapshot" : final ? eh_job_status_name(job->status) : "progress";
-    json_t *o = eh_job_event_json(job, event, now_ms);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    eh_event_kind_t kind = snapshot ? EH_EVENT_SNAPSHOT : eh_event_for_status(job->status);
+    size_t len = 0;
+    char *text = eh_event_encode(job, kind, now_ms, &len);
     if (text == NULL)
         return NULL;
-    api_ws_frame_t *f = api_ws_frame_new(text, strlen(text), job->seq, final, !snapshot);
+    api_ws_frame_t *f = api_ws_frame_new(text, len, job->seq, final, !snapshot);
     free(text);
     return f;
 }
@@ -57,30 +57,12 @@ void api_ws_frame_unref(api_ws_frame_t *f)
 int api_ws_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq, bool *terminal,
                        bool *coalescable)
 {
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    int rc = EH_DECLINED;
-    if (!json_is_object(o))
-        goto out;
-    json_t *id = json_object_get(o, "job_id"), *sq = json_object_get(o, "seq"), *ev = json_object_get(o, "event");
-    if (!json_is_string(id) || !json_is_integer(sq) || !json_is_string(ev) ||
-        !eh_uuid_valid(json_string_value(id), json_string_length(id)))
-        goto out;
-    const char *name = json_string_value(ev);
-    bool term = strcmp(name, "completed") == 0 || strcmp(name, "failed") == 0;
-    bool coal = strcmp(name, "started") == 0 || strcmp(name, "progress") == 0;
-    if (!term && !coal)
-        goto out; /* "snapshot" is ours alone; anything else is not in the contract */
-    const char *s = json_string_value(id);
-    for (size_t i = 0; i < EH_UUID_STRLEN; i++)
-        job_id[i] = (char)tolower((unsigned char)s[i]);
-    job_id[EH_UUID_STRLEN] = '\0';
-    *seq = json_integer_value(sq);
-    *terminal = term;
-    *coalescable = coal;
-    rc = EH_OK;
-out:
-    json_decref(o);
-    return rc;
+    eh_event_kind_t kind;
+    if (eh_event_parse(body, len, job_id, seq, &kind) != EH_OK)
+        return EH_DECLINED;
+    *terminal = eh_event_terminal(kind);
+    *coalescable = eh_event_coalescable(kind);
+    return EH_OK;
 }
 
 int api_ws_path_job(const char *path, char job_id[EH_UUID_STRLEN + 1])

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "db.h"
 #include "job_store.h"
 #include "log.h"
@@ -62,6 +63,7 @@ struct api_ws {
     struct lws_protocols protocols[2];
     lws_retry_bo_t retry;
     api_ws_consumer_t *consumer;
+    api_keyring_t *keys; /* borrowed (api_ws_set_keyring) */
     pthread_t thread;
     bool thread_started, stopped;
     atomic_bool stopping;
@@ -78,9 +80,7 @@ struct api_ws {
     bool wake_pending; /* a lws_cancel_service is on its way */
 
     /* The service thread's own (and, once it has ended, the destroying thread's). */
-    eh_db_t *db;
-    int64_t db_retry_at; /* monotonic ms: no connect attempt before (the service thread must not spin on one) */
-    int64_t db_backoff_ms;
+    eh_keepalive_t *db; /* the service thread's eh_db_t, reopened with back-off */
     job_subs_t *buckets[NBUCKETS];
     int nsessions;
     bool closing_all;
@@ -200,29 +200,14 @@ static void fan_out(job_subs_t *job, api_ws_frame_t *f, int64_t now)
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
 
-/* The service thread's connection, opened or repaired on demand; NULL while the server is unreachable. */
+/*
+ * The service thread's connection, opened or repaired on demand; NULL while
+ * the server is unreachable. Every attempt blocks the thread that serves
+ * every WebSocket, hence the back-off (100 ms doubling to 5 s, jittered).
+ */
 static eh_db_t *service_db(api_ws_t *ws)
 {
-    int64_t now = eh_time_mono_ms();
-    if (now < ws->db_retry_at)
-        return NULL;
-    bool ok;
-    if (ws->db == NULL) {
-        ws->db = eh_db_connect(ws->cfg->database_url, 0);
-        ok = ws->db != NULL;
-    } else {
-        ok = eh_db_ensure(ws->db) == EH_OK;
-    }
-    if (ok) {
-        ws->db_backoff_ms = 0;
-        return ws->db;
-    }
-    /* Every attempt blocks the thread that serves every WebSocket: back off, 100 ms doubling to 5 s. */
-    ws->db_backoff_ms = ws->db_backoff_ms == 0 ? DB_BACKOFF_MIN_MS
-                        : ws->db_backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
-                                                                  : ws->db_backoff_ms * 2;
-    ws->db_retry_at = eh_time_mono_ms() + ws->db_backoff_ms;
-    return NULL;
+    return eh_keepalive_get(ws->db);
 }
 
 static const char SQL_JOBS_POLL[] = EH_JOBS_BY_IDS_SQL;
@@ -303,46 +288,92 @@ static void poll_jobs(api_ws_t *ws, bool all)
 
 /* ---- HTTP answers (refused upgrades, plain GETs) ------------------------- */
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 426:
-        return "Upgrade Required";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 /*
  * Writes a complete HTTP/1.1 answer with the contract's JSON error body and
  * returns -1, so that lws hangs up (after flushing what it could not send
  * at once): the connection never goes back to keep-alive here, where a next
  * request would miss the REST API.
  */
-static int refuse(struct lws *wsi, int status, const char *code, const char *message)
+static int refuse_with(struct lws *wsi, int status, const char *code, const char *message, int64_t retry_after_s)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return -1;
-    const char *extra = status == 503 ? "Retry-After: 5\r\n" : status == 426 ? "Upgrade: websocket\r\n" : "";
-    unsigned char buf[LWS_PRE + 1024];
-    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-                     "HTTP/1.1 %d %s\r\nServer: event-horizon\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
-                     status, reason_phrase(status), strlen(text), extra, text);
+    /* The header the refusal needs besides those every error carries (api_http_error_raw). */
+    char after[24];
+    const char *hname = NULL, *hvalue = NULL;
+    if (status == 426) {
+        hname = "Upgrade";
+        hvalue = "websocket";
+    } else if (status == 401) {
+        hname = "WWW-Authenticate";
+        hvalue = "Bearer";
+    } else if (status == 429) {
+        snprintf(after, sizeof(after), "%lld", (long long)retry_after_s);
+        hname = "Retry-After";
+        hvalue = after;
+    }
+    size_t len = 0;
+    char *text = api_http_error_raw(status, code, message, hname, hvalue, &len);
+    unsigned char *buf = text != NULL ? malloc(LWS_PRE + len) : NULL;
+    if (buf != NULL) {
+        memcpy(buf + LWS_PRE, text, len);
+        if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS) < (int)len)
+            eh_log_debug("could not answer a refused WebSocket request");
+    }
+    free(buf);
     free(text);
-    if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE && lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) < n)
-        eh_log_debug("could not answer a refused WebSocket request");
     eh_log_kv(EH_LOG_DEBUG, json_pack("{s:i, s:s}", "status", status, "code", code), "WebSocket request refused");
     return -1;
+}
+
+static int refuse(struct lws *wsi, int status, const char *code, const char *message)
+{
+    return refuse_with(wsi, status, code, message, 0);
+}
+
+/* A header's value, NUL-terminated, into a new buffer; NULL when absent. Longer than max: *too_long. */
+static char *header_copy(struct lws *wsi, enum lws_token_indexes h, int max, bool *too_long)
+{
+    int n = lws_hdr_total_length(wsi, h);
+    if (n <= 0)
+        return NULL;
+    if (n > max) {
+        *too_long = true;
+        return NULL;
+    }
+    char *buf = malloc((size_t)n + 1);
+    if (buf != NULL && lws_hdr_copy(wsi, buf, n + 1, h) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/*
+ * Identifies the caller of a /ws/ request (api_auth_decide): the key from
+ * Authorization or from access_token, the Origin allow-list. 0 with caller
+ * set, or the refusal written (-1). Neither the key nor the query is logged.
+ */
+static int ws_identify(api_ws_t *ws, struct lws *wsi, api_caller_t *caller)
+{
+    bool too_long = false;
+    char *authz = header_copy(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 8192, &too_long);
+    char *origin = header_copy(wsi, WSI_TOKEN_ORIGIN, 1024, &too_long);
+    char argbuf[256];
+    const char *token = lws_get_urlarg_by_name(wsi, "access_token=", argbuf, (int)sizeof(argbuf));
+    api_auth_input_t in = {.auth = API_AUTH_KEY, .scope = API_SCOPE_READ, .authorization = authz,
+                           .token_in_query = token != NULL, .query_token = token, .websocket = true,
+                           .origin = origin};
+    api_auth_refusal_t r;
+    int rc = EH_DECLINED;
+    if (too_long)
+        r = (api_auth_refusal_t){.status = 401, .code = "unauthorized", .message = "the API key is not valid"};
+    else
+        rc = api_auth_decide(ws->cfg, ws->keys, &in, caller, &r);
+    free(authz);
+    free(origin);
+    explicit_bzero(argbuf, sizeof(argbuf));
+    if (rc == EH_OK)
+        return 0;
+    return refuse_with(wsi, r.status, r.code, r.message, r.retry_after_s);
 }
 
 /* A GET on /ws/... without an upgrade: the same answers as REST for a bad or unknown id, else 426. */
@@ -352,11 +383,14 @@ static int answer_plain_http(api_ws_t *ws, struct lws *wsi, const char *uri)
     int rc = api_ws_path_job(uri != NULL ? uri : "", id);
     if (rc == EH_ERR)
         return refuse(wsi, 404, "not_found", "no such resource");
+    api_caller_t caller;
+    if (ws_identify(ws, wsi, &caller) != 0)
+        return -1;
     if (rc == EH_DECLINED)
         return refuse(wsi, 400, "invalid_job_id", "job id is not a UUID");
     eh_db_t *db = service_db(ws);
     eh_job_t j;
-    rc = db != NULL ? eh_job_load(db, id, &j) : EH_AGAIN;
+    rc = db != NULL ? eh_job_load(db, id, caller.tenant_id, &j) : EH_AGAIN;
     if (rc == EH_DECLINED)
         return refuse(wsi, 404, "job_not_found", "no job with this id");
     if (rc != EH_OK)
@@ -381,6 +415,9 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
     int rc = api_ws_path_job(uri, id);
     if (rc == EH_ERR)
         return refuse(wsi, 404, "not_found", "no such resource");
+    api_caller_t caller;
+    if (ws_identify(ws, wsi, &caller) != 0)
+        return -1;
     if (rc == EH_DECLINED)
         return refuse(wsi, 400, "invalid_job_id", "job id is not a UUID");
     if (ws->closing_all)
@@ -399,7 +436,7 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
         return refuse(wsi, 503, "out_of_memory", "try again later");
     eh_db_t *db = service_db(ws);
     eh_job_t j;
-    rc = db != NULL ? eh_job_load(db, id, &j) : EH_AGAIN;
+    rc = db != NULL ? eh_job_load(db, id, caller.tenant_id, &j) : EH_AGAIN;
     if (rc != EH_OK) {
         session_destroy(ws, s);
         if (rc == EH_DECLINED)
@@ -691,7 +728,10 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
     ws->cfg = cfg;
     atomic_init(&ws->stopping, false);
     atomic_init(&ws->grace_ms, 0);
-    if (pthread_mutex_init(&ws->mu, NULL) != 0) {
+    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS,
+                                 DB_BACKOFF_MAX_MS);
+    if (ws->db == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
+        eh_keepalive_destroy(ws->db);
         free(ws);
         return NULL;
     }
@@ -731,6 +771,11 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
 fail:
     api_ws_destroy(ws);
     return NULL;
+}
+
+void api_ws_set_keyring(api_ws_t *ws, api_keyring_t *keys)
+{
+    ws->keys = keys;
 }
 
 int api_ws_start(api_ws_t *ws)
@@ -775,7 +820,7 @@ void api_ws_destroy(api_ws_t *ws)
         api_ws_msg_free(ws->inbox_head);
         ws->inbox_head = next;
     }
-    eh_db_destroy(ws->db);
+    eh_keepalive_destroy(ws->db);
     pthread_mutex_destroy(&ws->mu);
     free(ws);
 }

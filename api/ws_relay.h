@@ -8,8 +8,10 @@
  * hands events over. Both hand-overs go through mutex-protected queues and
  * lws_cancel_service(); nothing else is shared.
  *
- * Per connection: the upgrade is refused with 400 (malformed id), 404
- * (unknown job or path) or 503 (limits, database down, shutting down) and
+ * Per connection: the upgrade is refused with 401 (no valid key, by header
+ * or access_token), 403 (an Origin not in EH_ALLOWED_ORIGINS), 429 (the
+ * key's rate), 400 (malformed id), 404 (unknown job, another tenant's job,
+ * or path) or 503 (limits, database down, shutting down) and
  * a JSON error body. Once accepted, the session is registered for its job,
  * then the job is read from PostgreSQL and sent as "snapshot"; afterwards
  * only events with a higher seq follow, and after completed/failed the
@@ -28,6 +30,13 @@ typedef struct api_ws api_ws_t;
 
 /* cfg is borrowed and must outlive the relay. New relay (nothing started), or NULL after logging why. */
 EH_MUST_CHECK api_ws_t *api_ws_create(const eh_config_t *cfg);
+
+struct api_keyring;
+/*
+ * The keys the upgrade is authenticated with (borrowed; must outlive the
+ * relay). Set before api_ws_start.
+ */
+void api_ws_set_keyring(api_ws_t *ws, struct api_keyring *keys);
 
 /* Starts the service and consumer threads. EH_OK or EH_ERR (logged). */
 EH_MUST_CHECK int api_ws_start(api_ws_t *ws);

@@ -5,6 +5,7 @@
 #                              (BENCH_WORK), and services: throwaway ones with migrations
 #                              applied, unless EH_DATABASE_URL is exported and fresh not given
 #   bench_start_api [VAR=VALUE...]   a release eh-api on a free port (BENCH_PORT, BENCH_API_PID)
+#   bench_stop_api                   stops it (SIGTERM, waits)
 #
 # Cleanup (EXIT trap) stops eh-api and the services that were started here and
 # removes BENCH_WORK.
@@ -15,11 +16,16 @@ BENCH_SVC_DIR=""
 BENCH_PORT=""
 BENCH_API_PID=""
 
-bench_cleanup() {
+bench_stop_api() {
     if [ -n "$BENCH_API_PID" ]; then
         kill -TERM "$BENCH_API_PID" 2>/dev/null || true
         wait "$BENCH_API_PID" 2>/dev/null || true
     fi
+    BENCH_API_PID=""
+}
+
+bench_cleanup() {
+    bench_stop_api
     [ -z "$BENCH_SVC_DIR" ] || scripts/services.sh stop "$BENCH_SVC_DIR" >/dev/null 2>&1 || true
     [ -z "$BENCH_WORK" ] || rm -rf "$BENCH_WORK"
 }

@@ -5,8 +5,8 @@
  * json_dumps the rest, escape into the same row) that the machine's jansson ceiling was measured with.
  *
  * Built by hand, not by `make`:
- *   cc -std=c11 -O2 -D_GNU_SOURCE -Icommon bench/validate_bench.c worker/validate.c worker/json_scan.c \
- *      worker/timestamp.c worker/level.c worker/copy_row.c common/buf.c -ljansson -o /tmp/validate_bench \
+ *   cc -std=c11 -O2 -D_GNU_SOURCE -Icommon bench/validate_bench.c common/validate.c common/json_scan.c \
+ *      common/timestamp.c common/level.c worker/copy_row.c common/buf.c -ljansson -o /tmp/validate_bench \
  *      && /tmp/validate_bench
  */
 #include <jansson.h>
@@ -17,7 +17,7 @@
 
 #include "../common/buf.h"
 #include "../worker/copy_row.h"
-#include "../worker/validate.h"
+#include "../common/validate.h"
 
 #define JOB "4b0c6a52-52a4-4c1b-9a7e-0f6f1e1d2c3b"
 #define LINES 1000000

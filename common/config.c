@@ -9,7 +9,8 @@
 
 #include "log.h"
 
-typedef enum { CF_STRING, CF_INT, CF_BOOL, CF_URL, CF_LOGLEVEL } cf_type_t;
+/* CF_OPTSTRING: a string that may be empty (unset); CF_STRING must not be. */
+typedef enum { CF_STRING, CF_INT, CF_BOOL, CF_URL, CF_LOGLEVEL, CF_OPTSTRING } cf_type_t;
 
 typedef struct cf_row {
     const char *name;
@@ -91,6 +92,26 @@ static const cf_row_t rows[] = {
      "invalid lines per job whose reason is stored in job_errors; the rest are only counted (issue 11)", NULL},
 
     /* identity, tenants, limits (issue 10) */
+    {"EH_AUTH", CF_BOOL, 0, 1, "1", OFF(auth), false,
+     "require an API key on /api/v1/* and /ws/* (off: one open tenant, for experiments only)", NULL},
+    {"EH_ADMIN_TOKEN", CF_OPTSTRING, 0, 0, "", OFF(admin_token), true,
+     "bearer token of the /api/v1/admin/* endpoints (empty: they answer 401)", NULL},
+    {"EH_RATE_LIMIT_RPS", CF_INT, 0, 1000000, "20", OFF(rate_limit_rps), false,
+     "requests per second per API key, sustained (0: no limit)", NULL},
+    {"EH_RATE_LIMIT_BURST", CF_INT, 1, 1000000, "40", OFF(rate_limit_burst), false,
+     "requests per API key in a burst (token bucket size)", NULL},
+    {"EH_TENANT_MAX_ACTIVE_JOBS", CF_INT, 0, 100000000, "100", OFF(tenant_max_active_jobs), false,
+     "jobs queued or processing per tenant at most; an upload over it is 429 (0: no limit)", NULL},
+    {"EH_ALLOWED_ORIGINS", CF_OPTSTRING, 0, 0, "", OFF(allowed_origins), false,
+     "comma-separated Origin values allowed to open a WebSocket (empty: no browser page)", NULL},
+    {"EH_API_S3_ACCESS_KEY", CF_OPTSTRING, 0, 0, "", OFF(api_s3_access_key), true,
+     "S3 access key of eh-api (needs PutObject, DeleteObject; empty: EH_S3_ACCESS_KEY)", NULL},
+    {"EH_API_S3_SECRET_KEY", CF_OPTSTRING, 0, 0, "", OFF(api_s3_secret_key), true,
+     "S3 secret key of eh-api (empty: EH_S3_SECRET_KEY)", NULL},
+    {"EH_WORKER_S3_ACCESS_KEY", CF_OPTSTRING, 0, 0, "", OFF(worker_s3_access_key), true,
+     "S3 access key of eh-worker (needs GetObject, DeleteObject; empty: EH_S3_ACCESS_KEY)", NULL},
+    {"EH_WORKER_S3_SECRET_KEY", CF_OPTSTRING, 0, 0, "", OFF(worker_s3_secret_key), true,
+     "S3 secret key of eh-worker (empty: EH_S3_SECRET_KEY)", NULL},
 
     /* abuse and faults (issue 11) */
 
@@ -150,12 +171,14 @@ static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *e
     case CF_INT:
         return parse_int(r, v, (int64_t *)(void *)base, err, errlen);
     case CF_BOOL:
-        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+            strcasecmp(v, "on") == 0)
             *(int64_t *)(void *)base = 1;
-        else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+        else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+                 strcasecmp(v, "off") == 0)
             *(int64_t *)(void *)base = 0;
         else {
-            snprintf(err, errlen, "%s: \"%s\" is not a boolean (1/0, true/false, yes/no)", r->name, v);
+            snprintf(err, errlen, "%s: \"%s\" is not a boolean (1/0, true/false, yes/no, on/off)", r->name, v);
             return EH_ERR;
         }
         return EH_OK;
@@ -175,7 +198,8 @@ static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *e
         }
         /* fall through */
     case CF_STRING:
-        if (v[0] == '\0') {
+    case CF_OPTSTRING:
+        if (v[0] == '\0' && r->type != CF_OPTSTRING) {
             snprintf(err, errlen, "%s: must not be empty", r->name);
             return EH_ERR;
         }
@@ -187,6 +211,31 @@ static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *e
         return EH_OK;
     }
     return EH_ERR;
+}
+
+/* An unset per-binary credential (issue 10) takes the shared EH_S3_* value. */
+static int s3_fallback(char **field, const char *shared, const char *name, char *err, size_t errlen)
+{
+    if ((*field)[0] != '\0')
+        return EH_OK;
+    char *copy = strdup(shared);
+    if (copy == NULL) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return EH_ERR;
+    }
+    free(*field);
+    *field = copy;
+    return EH_OK;
+}
+
+static int s3_fallbacks(eh_config_t *cfg, char *err, size_t errlen)
+{
+    if (s3_fallback(&cfg->api_s3_access_key, cfg->s3_access_key, "EH_API_S3_ACCESS_KEY", err, errlen) != EH_OK ||
+        s3_fallback(&cfg->api_s3_secret_key, cfg->s3_secret_key, "EH_API_S3_SECRET_KEY", err, errlen) != EH_OK ||
+        s3_fallback(&cfg->worker_s3_access_key, cfg->s3_access_key, "EH_WORKER_S3_ACCESS_KEY", err, errlen) != EH_OK ||
+        s3_fallback(&cfg->worker_s3_secret_key, cfg->s3_secret_key, "EH_WORKER_S3_SECRET_KEY", err, errlen) != EH_OK)
+        return EH_ERR;
+    return EH_OK;
 }
 
 static const char *env_getter(const char *name, void *ud)
@@ -219,6 +268,10 @@ int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, cha
             return EH_ERR;
         }
     }
+    if (s3_fallbacks(cfg, err, errlen) != EH_OK) {
+        eh_config_free(cfg);
+        return EH_ERR;
+    }
     return EH_OK;
 }
 
@@ -227,7 +280,7 @@ void eh_config_free(eh_config_t *cfg)
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
-        if (rows[i].type == CF_STRING || rows[i].type == CF_URL) {
+        if (rows[i].type == CF_STRING || rows[i].type == CF_URL || rows[i].type == CF_OPTSTRING) {
             char **p = (char **)(void *)((char *)cfg + rows[i].offset);
             free(*p);
             *p = NULL;
@@ -258,7 +311,7 @@ void eh_config_log(const eh_config_t *cfg)
         const cf_row_t *r = &rows[i];
         const char *base = (const char *)cfg + r->offset;
         json_t *v;
-        if (r->type == CF_STRING || r->type == CF_URL) {
+        if (r->type == CF_STRING || r->type == CF_URL || r->type == CF_OPTSTRING) {
             const char *s = *(char *const *)(const void *)base;
             if (r->type == CF_URL)
                 v = masked_url(s);

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "log.h"
+#include "stop.h"
 #include "timefmt.h"
 
 /*
@@ -16,10 +18,17 @@
  * keepalives notice a peer that vanished without a FIN (host down, NAT drop)
  * on idle pooled connections within about a minute instead of hours.
  */
-static const char *const CONN_KEYWORDS[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
-                                            "keepalives_interval", "keepalives_count", "dbname", NULL};
+static const char *const CONN_KEYWORDS[] = {"application_name",    "connect_timeout",  "keepalives", "keepalives_idle",
+                                            "keepalives_interval", "keepalives_count", "dbname",     "client_encoding",
+                                            NULL};
 static const char *const CONN_DEFAULTS[] = {"event-horizon", "5", "1", "30", "10", "3"};
 #define CONN_URL_INDEX 6
+/*
+ * After the URL, so that the URL cannot override it: every byte we store or
+ * read is UTF-8 (the validator guarantees it), whatever the server's or the
+ * URL's default encoding is.
+ */
+#define CONN_PINNED_ENCODING "UTF8"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -122,7 +131,8 @@ static PGconn *connect_once(const char *url)
     for (size_t i = 0; i < CONN_URL_INDEX; i++)
         values[i] = CONN_DEFAULTS[i];
     values[CONN_URL_INDEX] = url;
-    values[CONN_URL_INDEX + 1] = NULL;
+    values[CONN_URL_INDEX + 1] = CONN_PINNED_ENCODING;
+    values[CONN_URL_INDEX + 2] = NULL;
     return PQconnectdbParams(CONN_KEYWORDS, values, 1);
 }
 
@@ -146,7 +156,8 @@ eh_db_t *eh_db_connect(const char *url, int64_t wait_ms)
         return NULL;
     }
     int64_t deadline = eh_time_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
-    int64_t delay = BACKOFF_FIRST_MS;
+    eh_backoff_t backoff;
+    eh_backoff_init(&backoff, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
     for (int attempt = 1;; attempt++) {
         db->conn = connect_once(url);
         if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
@@ -166,8 +177,8 @@ eh_db_t *eh_db_connect(const char *url, int64_t wait_ms)
             free(db);
             return NULL;
         }
-        eh_time_sleep_ms(delay < left ? delay : left, NULL);
-        delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+        int64_t delay = eh_backoff_next(&backoff);
+        (void)eh_stop_sleep_ms(NULL, delay < left ? delay : left);
     }
     PQsetNoticeReceiver(db->conn, notice_receiver, db);
     eh_log_kv(EH_LOG_DEBUG,
@@ -590,3 +601,28 @@ void eh_db_pool_release(eh_db_pool_t *pool, eh_db_t *db)
     }
     pool_put(pool, db);
 }
+
+/* keepalive ops: ud is the database URL (borrowed). One attempt per open; the keepalive does the back-off. */
+static void *keepalive_open(void *ud)
+{
+    return eh_db_connect(ud, 0);
+}
+
+static bool keepalive_healthy(void *conn, void *ud)
+{
+    (void)ud;
+    return eh_db_ensure(conn) == EH_OK;
+}
+
+static void keepalive_close(void *conn, void *ud)
+{
+    (void)ud;
+    eh_db_destroy(conn);
+}
+
+const eh_keepalive_ops_t eh_db_keepalive_ops = {
+    .what = "database",
+    .open = keepalive_open,
+    .healthy = keepalive_healthy,
+    .close = keepalive_close,
+};

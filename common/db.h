@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "eh.h"
+#include "keepalive.h"
 
 typedef struct eh_db eh_db_t;
 
@@ -63,6 +64,9 @@ void eh_db_rollback(eh_db_t *db);
 EH_MUST_CHECK int eh_db_copy_begin(eh_db_t *db, const char *copy_sql);
 EH_MUST_CHECK int eh_db_copy_put(eh_db_t *db, const char *data, size_t len);
 EH_MUST_CHECK int eh_db_copy_end(eh_db_t *db);
+
+/* Ops for eh_keepalive (keepalive.h) holding an eh_db_t; ud is the database URL (borrowed). */
+extern const eh_keepalive_ops_t eh_db_keepalive_ops;
 
 /* A bounded pool of connections shared by threads (eh-api). */
 typedef struct eh_db_pool eh_db_pool_t;

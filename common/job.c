@@ -53,7 +53,7 @@ double eh_job_progress(const eh_job_t *job)
     return floor(pct * 10.0) / 10.0;
 }
 
-static json_t *time_or_null(int64_t ms)
+json_t *eh_job_time_json(int64_t ms)
 {
     if (ms == EH_TIME_NULL)
         return json_null();
@@ -77,26 +77,10 @@ json_t *eh_job_to_json(const eh_job_t *job)
     rc |= json_object_set_new(o, "lines_processed", json_integer(job->lines_processed));
     rc |= json_object_set_new(o, "entries_ingested", json_integer(job->entries_ingested));
     rc |= json_object_set_new(o, "lines_invalid", json_integer(job->lines_invalid));
-    rc |= json_object_set_new(o, "created_at", time_or_null(job->created_at_ms));
-    rc |= json_object_set_new(o, "started_at", time_or_null(job->started_at_ms));
-    rc |= json_object_set_new(o, "completed_at", time_or_null(job->completed_at_ms));
+    rc |= json_object_set_new(o, "created_at", eh_job_time_json(job->created_at_ms));
+    rc |= json_object_set_new(o, "started_at", eh_job_time_json(job->started_at_ms));
+    rc |= json_object_set_new(o, "completed_at", eh_job_time_json(job->completed_at_ms));
     rc |= json_object_set_new(o, "error", job->error ? json_string(job->error) : json_null());
-    if (rc != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-json_t *eh_job_event_json(const eh_job_t *job, const char *event, int64_t emitted_at_ms)
-{
-    json_t *o = eh_job_to_json(job);
-    if (o == NULL)
-        return NULL;
-    int rc = 0;
-    rc |= json_object_set_new(o, "event", json_string(event));
-    rc |= json_object_set_new(o, "seq", json_integer(job->seq));
-    rc |= json_object_set_new(o, "emitted_at", time_or_null(emitted_at_ms));
     if (rc != 0) {
         json_decref(o);
         return NULL;

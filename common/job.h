@@ -43,11 +43,9 @@ double eh_job_progress(const eh_job_t *job);
 /* The contract's job object. New reference, NULL on out of memory. */
 json_t *eh_job_to_json(const eh_job_t *job);
 
-/*
- * A WebSocket / progress event: the job object plus "event" (snapshot,
- * started, progress, completed, failed), "seq" and "emitted_at".
- * New reference, NULL on out of memory.
- */
-json_t *eh_job_event_json(const eh_job_t *job, const char *event, int64_t emitted_at_ms);
+/* A timestamp as the contract writes it (RFC 3339, ms, UTC), or null for 0. New reference. */
+json_t *eh_job_time_json(int64_t ms);
+
+/* Progress events (the job object plus event, seq, emitted_at) are built in event.h. */
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char SQL_JOB_LOAD[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = $1";
+static const char SQL_JOB_LOAD[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = $1 AND tenant_id = $2";
 
 static int64_t int_or_null(const PGresult *res, int row, int col)
 {
@@ -41,11 +41,11 @@ int eh_job_from_row(const PGresult *res, int row, eh_job_t *out)
     return EH_OK;
 }
 
-int eh_job_load(eh_db_t *db, const char *id, eh_job_t *out)
+int eh_job_load(eh_db_t *db, const char *id, const char *tenant_id, eh_job_t *out)
 {
-    const char *params[] = {id};
+    const char *params[] = {id, tenant_id};
     int status = EH_ERR;
-    PGresult *res = eh_db_query(db, SQL_JOB_LOAD, 1, params, &status);
+    PGresult *res = eh_db_query(db, SQL_JOB_LOAD, 2, params, &status);
     if (res == NULL)
         return status;
     int rc = PQntuples(res) == 0 ? EH_DECLINED : eh_job_from_row(res, 0, out);

@@ -17,16 +17,21 @@
     "(extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM started_at) * 1000)::bigint, "               \
     "(extract(epoch FROM completed_at) * 1000)::bigint, error, event_seq"
 
-/* The jobs whose ids are in $1, a UUID array literal ("{id,id,...}"): one round trip for many. */
-#define EH_JOBS_BY_IDS_SQL "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::uuid[])"
+/*
+ * The jobs whose ids are in $1, a UUID array literal ("{id,id,...}"): one
+ * round trip for many. The column after EH_JOB_COLUMNS is the job's tenant:
+ * a caller that serves a tenant compares it (api_lookup_job).
+ */
+#define EH_JOBS_BY_IDS_SQL "SELECT " EH_JOB_COLUMNS ", tenant_id::text FROM jobs WHERE id = ANY($1::uuid[])"
 
 /* Fills out (cleared first) from row of res, which has EH_JOB_COLUMNS first. EH_OK or EH_ERR. */
 EH_MUST_CHECK int eh_job_from_row(const PGresult *res, int row, eh_job_t *out);
 
 /*
- * Loads job id (a valid UUID string). EH_OK; EH_DECLINED when there is no
- * such job; EH_AGAIN when the database is unreachable; EH_ERR otherwise.
+ * Loads job id (a valid UUID string) of tenant_id. EH_OK; EH_DECLINED when
+ * the tenant has no such job (another tenant's job is not there either);
+ * EH_AGAIN when the database is unreachable; EH_ERR otherwise.
  */
-EH_MUST_CHECK int eh_job_load(eh_db_t *db, const char *id, eh_job_t *out);
+EH_MUST_CHECK int eh_job_load(eh_db_t *db, const char *id, const char *tenant_id, eh_job_t *out);
 
 #endif

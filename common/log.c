@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "timefmt.h"
+#include "utf8.h"
 
 int eh_log_threshold = EH_LOG_INFO;
 
@@ -82,33 +83,6 @@ static void put_str(line_t *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* The length of the UTF-8 sequence at s (1-4) with its code point; 0 when it is not valid UTF-8. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    size_t len;
-    uint32_t c, min;
-    if (s[0] < 0x80)
-        return *cp = s[0], 1;
-    if ((s[0] & 0xE0) == 0xC0)
-        len = 2, c = s[0] & 0x1Fu, min = 0x80;
-    else if ((s[0] & 0xF0) == 0xE0)
-        len = 3, c = s[0] & 0x0Fu, min = 0x800;
-    else if ((s[0] & 0xF8) == 0xF0)
-        len = 4, c = s[0] & 0x07u, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return len;
-}
 
 /* A JSON string in ASCII: what a client sent can neither break the line nor fool a terminal. */
 static void put_json_string(line_t *l, const char *s)
@@ -127,7 +101,7 @@ static void put_json_string(line_t *l, const char *s)
         if (n == 0)
             break;
         uint32_t cp;
-        size_t len = utf8_decode(p, n, &cp);
+        size_t len = eh_utf8_decode(p, n, &cp);
         if (len == 0) {
             cp = 0xFFFD; /* not UTF-8: the byte is replaced, the rest is kept */
             len = 1;

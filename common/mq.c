@@ -9,7 +9,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "log.h"
+#include "stop.h"
 #include "timefmt.h"
 
 #define MQ_CHANNEL 1
@@ -431,7 +433,8 @@ out:
 static int connect_with_retries(eh_mq_t *mq, const struct amqp_connection_info *info, int heartbeat_s, int64_t wait_ms)
 {
     int64_t deadline = eh_time_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
-    int64_t backoff = MQ_BACKOFF_FIRST_MS;
+    eh_backoff_t backoff;
+    eh_backoff_init(&backoff, MQ_BACKOFF_FIRST_MS, MQ_BACKOFF_MAX_MS);
     for (int attempt = 1;; attempt++) {
         int64_t remaining = deadline - eh_time_mono_ms();
         int64_t timeout = wait_ms > 0 ? (remaining > 50 ? remaining : 50) : MQ_ONE_TRY_TIMEOUT_MS;
@@ -446,8 +449,8 @@ static int connect_with_retries(eh_mq_t *mq, const struct amqp_connection_info *
         /* EH_ERR: refused for good (bad credentials, no access to the vhost); waiting will not help. */
         if (rc == EH_ERR || remaining <= 0)
             return rc;
-        eh_time_sleep_ms(backoff < remaining ? backoff : remaining, NULL);
-        backoff = backoff * 2 < MQ_BACKOFF_MAX_MS ? backoff * 2 : MQ_BACKOFF_MAX_MS;
+        int64_t delay = eh_backoff_next(&backoff);
+        (void)eh_stop_sleep_ms(NULL, delay < remaining ? delay : remaining);
     }
 }
 
@@ -916,3 +919,34 @@ int eh_mq_idle(eh_mq_t *mq, int64_t ms)
             return EH_AGAIN;
     }
 }
+
+/* keepalive ops: ud is an eh_mq_keepalive_cfg_t (borrowed). One attempt per open; the keepalive does the back-off. */
+static void *keepalive_open(void *ud)
+{
+    const eh_mq_keepalive_cfg_t *cfg = ud;
+    eh_mq_t *mq = eh_mq_connect(cfg->url, cfg->heartbeat_s, 0);
+    if (mq != NULL && cfg->declare_topology && eh_mq_declare_topology(mq) != EH_OK) {
+        eh_mq_destroy(mq);
+        return NULL;
+    }
+    return mq;
+}
+
+static bool keepalive_healthy(void *conn, void *ud)
+{
+    (void)ud;
+    return eh_mq_is_open(conn);
+}
+
+static void keepalive_close(void *conn, void *ud)
+{
+    (void)ud;
+    eh_mq_destroy(conn);
+}
+
+const eh_keepalive_ops_t eh_mq_keepalive_ops = {
+    .what = "broker",
+    .open = keepalive_open,
+    .healthy = keepalive_healthy,
+    .close = keepalive_close,
+};

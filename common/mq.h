@@ -24,6 +24,7 @@
 #include <stdbool.h>
 
 #include "eh.h"
+#include "keepalive.h"
 
 #define EH_MQ_JOBS_QUEUE "eh.jobs"
 #define EH_MQ_DEAD_QUEUE "eh.jobs.dead"
@@ -46,6 +47,15 @@ void eh_mq_destroy(eh_mq_t *mq);
 bool eh_mq_is_open(const eh_mq_t *mq);
 
 EH_MUST_CHECK int eh_mq_declare_topology(eh_mq_t *mq);
+
+/* What eh_mq_keepalive_ops opens: url and heartbeat as for eh_mq_connect, then the topology when asked. */
+typedef struct eh_mq_keepalive_cfg {
+    const char *url;
+    int heartbeat_s;
+    bool declare_topology;
+} eh_mq_keepalive_cfg_t;
+/* Ops for eh_keepalive (keepalive.h) holding an eh_mq_t; ud is an eh_mq_keepalive_cfg_t (borrowed). */
+extern const eh_keepalive_ops_t eh_mq_keepalive_ops;
 
 /*
  * Publishes a persistent message (content-type application/json) and waits

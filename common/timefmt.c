@@ -1,6 +1,5 @@
 #include "timefmt.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -40,17 +39,4 @@ size_t eh_time_format_ms(int64_t epoch_ms, char out[EH_TIME_BUFLEN])
         return 0;
     }
     return (size_t)n;
-}
-
-void eh_time_sleep_ms(int64_t ms, volatile int *stop)
-{
-    if (ms <= 0)
-        return;
-    struct timespec req = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    struct timespec rem;
-    while (nanosleep(&req, &rem) != 0 && errno == EINTR) {
-        if (stop != NULL && *stop)
-            return;
-        req = rem;
-    }
 }

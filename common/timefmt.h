@@ -12,7 +12,5 @@ int64_t eh_time_now_ms(void);
 int64_t eh_time_mono_ms(void);
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" into out; returns its length. */
 size_t eh_time_format_ms(int64_t epoch_ms, char out[EH_TIME_BUFLEN]);
-/* Sleeps ms milliseconds, resuming after signals unless *stop becomes non-zero (stop may be NULL). */
-void eh_time_sleep_ms(int64_t ms, volatile int *stop);
 
 #endif

@@ -61,6 +61,10 @@ export POSTGRES_PASSWORD=ci-postgres RABBITMQ_PASSWORD=ci-rabbitmq
 export EH_LINE_DELAY_MAX_MS=${EH_LINE_DELAY_MAX_MS:-100}
 export EH_WORKERS=${EH_WORKERS:-1} WORKER_REPLICAS=${WORKER_REPLICAS:-2}
 export EH_LOG_LEVEL=${EH_LOG_LEVEL:-info}
+# The admin token: the test makes its own tenant and key through the admin endpoint.
+EH_ADMIN_TOKEN=ci-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export EH_ADMIN_TOKEN
+API_KEY=""
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/eh-compose-test.XXXXXX")
 timings=()
@@ -307,7 +311,7 @@ create_stack() {
     stack_started=1
     pc up --no-build --no-start
     local svc n
-    for svc in "${INFRA[@]}" migrate api; do
+    for svc in "${INFRA[@]}" migrate init api; do
         podman container exists "$(container "$svc")" || eh_die "podman-compose did not create $svc"
     done
     for n in $(seq 1 "$WORKER_REPLICAS"); do
@@ -343,6 +347,16 @@ run_migrate() {
     eh_say "migrate exited 0"
 }
 
+# The init step, once migrate is done: on first start a tenant and its key, printed once.
+run_init() {
+    local rc
+    pstart "$(container init)"
+    rc=$(podman wait "$(container init)")
+    [ "$rc" -eq 0 ] || eh_die "init exited with $rc"
+    podman logs "$(container init)" 2>/dev/null | grep -q '"key":"eh_' || eh_die "init printed no API key"
+    eh_say "init exited 0 and printed the first API key"
+}
+
 up_app() {
     local n
     pstart "$(container api)"
@@ -373,12 +387,30 @@ json() {
     "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$1" "$2"
 }
 
+# make_key: a tenant and a write key through the admin endpoints (EH_ADMIN_TOKEN); sets API_KEY.
+# Without a key the API answers 401: that is checked first.
+make_key() {
+    local out="$logs/key.json" code
+    code=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$BASE_URL/api/v1/jobs/00000000-0000-4000-8000-000000000000")
+    [ "$code" = 401 ] || eh_die "a request without a key got HTTP $code, not 401"
+    code=$(curl -sS -m 10 -o "$out" -w '%{http_code}' -H "Authorization: Bearer $EH_ADMIN_TOKEN" \
+        -d '{"name":"ci"}' "$BASE_URL/api/v1/admin/tenants") || eh_die "create tenant: curl failed"
+    [ "$code" = 201 ] || eh_die "create tenant: HTTP $code: $(cat "$out")"
+    code=$(curl -sS -m 10 -o "$out" -w '%{http_code}' -H "Authorization: Bearer $EH_ADMIN_TOKEN" \
+        -d '{"scope":"write"}' "$BASE_URL/api/v1/admin/tenants/$(json "$out" 'd["tenant_id"]')/keys") ||
+        eh_die "create key: curl failed"
+    [ "$code" = 201 ] || eh_die "create key: HTTP $code"
+    API_KEY=$(json "$out" 'd["key"]')
+    rm -f "$out"
+    eh_say "tenant ci and its write key made through the admin endpoint"
+}
+
 # upload FILE -> prints the job id (202 and a Location header required).
 upload() {
     local file=$1 out code
     out="$logs/upload-${file##*/}.json"
-    code=$(curl -sS -m 30 -o "$out" -D "$out.headers" -w '%{http_code}' -F "file=@$file" \
-        "$BASE_URL/api/v1/files/upload") || eh_die "upload of $file: curl failed"
+    code=$(curl -sS -m 30 -o "$out" -D "$out.headers" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" \
+        -F "file=@$file" "$BASE_URL/api/v1/files/upload") || eh_die "upload of $file: curl failed"
     [ "$code" = 202 ] || eh_die "upload of $file: HTTP $code: $(cat "$out")"
     grep -qi '^location: /api/v1/jobs/' "$out.headers" || eh_die "upload of $file: no Location header"
     json "$out" 'd["job_id"]'
@@ -389,7 +421,8 @@ follow_job_rest() {
     local id=$1 deadline status="" out="$logs/job-$1.json"
     deadline=$(eh_deadline "$2")
     while eh_before "$deadline"; do
-        curl -fsS -m 5 -o "$out" "$BASE_URL/api/v1/jobs/$id" || eh_die "GET job $id failed"
+        curl -fsS -m 5 -H "Authorization: Bearer $API_KEY" -o "$out" "$BASE_URL/api/v1/jobs/$id" ||
+            eh_die "GET job $id failed"
         status=$(json "$out" 'd["status"]')
         case "$status" in
         completed) return 0 ;;
@@ -405,13 +438,14 @@ follow_job_rest() {
 # Uses Debian's python3-websockets (10.x, asyncio API).
 follow_job_websocket() {
     local id=$1 timeout=$2
-    "$PY" - "ws://127.0.0.1:$PORT/ws/jobs/$id" "$timeout" <<'PYEOF'
-import asyncio, json, sys
+    EH_TEST_KEY=$API_KEY "$PY" - "ws://127.0.0.1:$PORT/ws/jobs/$id" "$timeout" <<'PYEOF'
+import asyncio, json, os, sys
 import websockets
 
 async def main(url, timeout):
     events = []
-    async with websockets.connect(url, open_timeout=10) as ws:
+    headers = {"Authorization": "Bearer " + os.environ["EH_TEST_KEY"]}
+    async with websockets.connect(url, open_timeout=10, extra_headers=headers) as ws:
         async for raw in ws:
             events.append(json.loads(raw))
         code = ws.close_code
@@ -440,7 +474,8 @@ PYEOF
 # expect_counts ID TOTAL INGESTED INVALID: the finished job's counters.
 expect_counts() {
     local out="$logs/job-$1.json" got want
-    curl -fsS -m 5 -o "$out" "$BASE_URL/api/v1/jobs/$1" || eh_die "GET job $1 failed"
+    curl -fsS -m 5 -H "Authorization: Bearer $API_KEY" -o "$out" "$BASE_URL/api/v1/jobs/$1" ||
+        eh_die "GET job $1 failed"
     got=$(json "$out" '"%s %s %s %s" % (d["lines_total"], d["entries_ingested"], d["lines_invalid"], d["progress"])')
     want="$2 $3 $4"
     case "$got" in
@@ -452,7 +487,8 @@ expect_counts() {
 # The error list of mixed.jsonl: every invalid line, in order (examples/README.md).
 expect_errors() {
     local out="$logs/errors-$1.json" got
-    curl -fsS -m 5 -o "$out" "$BASE_URL/api/v1/jobs/$1/errors?limit=100" || eh_die "GET errors of $1 failed"
+    curl -fsS -m 5 -H "Authorization: Bearer $API_KEY" -o "$out" "$BASE_URL/api/v1/jobs/$1/errors?limit=100" ||
+        eh_die "GET errors of $1 failed"
     got=$(json "$out" '"%s:%s" % (d["total"], ",".join(str(e["line_no"]) for e in d["errors"]))')
     [ "$got" = "8:3,4,7,8,9,10,11,13" ] || eh_die "errors of mixed.jsonl: got $got, expected 8:3,4,7,8,9,10,11,13"
     eh_say "job $1: errors list lines 3,4,7,8,9,10,11,13"
@@ -470,6 +506,7 @@ expect_rows() { # ID ENTRIES ERRORS
 
 end_to_end() {
     local sample mixed ws_pid=""
+    make_key
     sample=$(upload examples/sample.jsonl)
     eh_say "uploaded sample.jsonl: job $sample"
     if [ "$WS" = 1 ]; then
@@ -499,6 +536,7 @@ phase "compose config" validate_compose
 phase "create containers" create_stack
 phase "postgres/rabbitmq/minio up" up_infra
 phase "migrate" run_migrate
+phase "init" run_init
 phase "api + workers up" up_app
 if [ "$smoke" -eq 1 ]; then
     eh_say "--smoke: no readiness wait, no upload"

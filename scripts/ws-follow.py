@@ -3,7 +3,10 @@
 
     scripts/ws-follow.py http://localhost:8080 <job_id>
 
-Standard library only, so it runs wherever python3 does. Prints one JSON
+The API key is taken from EH_API_KEY, else from .run/local/api-key (what
+`make run` made), else from the eh CLI's config ($XDG_CONFIG_HOME/eh/config,
+line key=...), and sent as Authorization: Bearer (never on the command line,
+where other users could see it). Standard library only, so it runs wherever python3 does. Prints one JSON
 event per line; exits 0 when the job completed, 1 when it failed, 2 on a
 refused or broken connection.
 """
@@ -16,10 +19,28 @@ import sys
 import urllib.parse
 
 
-def handshake(sock, host, path):
-    key = base64.b64encode(os.urandom(16)).decode()
+def api_key():
+    """The key to send, or None (a service run with EH_AUTH=off needs none)."""
+    if os.environ.get("EH_API_KEY"):
+        return os.environ["EH_API_KEY"].strip()
+    local = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".run", "local", "api-key")
+    config = os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "eh", "config")
+    for path, prefix in ((local, ""), (config, "key=")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(prefix) and line.strip() != prefix:
+                        return line[len(prefix):].strip()
+        except OSError:
+            pass
+    return None
+
+
+def handshake(sock, host, path, key=None):
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
     sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                  f"Sec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(4096)
@@ -74,7 +95,7 @@ def main():
     host, port = base.hostname or "localhost", base.port or 80
     try:
         sock = socket.create_connection((host, port), timeout=120)
-        reader = Reader(sock, handshake(sock, f"{host}:{port}", f"/ws/jobs/{sys.argv[2]}"))
+        reader = Reader(sock, handshake(sock, f"{host}:{port}", f"/ws/jobs/{sys.argv[2]}", api_key()))
         final = None
         while True:
             opcode, data = reader.frame()

@@ -15,6 +15,35 @@
 #define DB_BACKOFF_MAX_MS 2000
 #define S3_TIMEOUT_MS 60000
 
+/* The broker's ops, wrapped so that a reopened connection is known to have no consumer yet. */
+static void *mq_open(void *ud)
+{
+    worker_conn_t *conn = ud;
+    void *mq = eh_mq_keepalive_ops.open(&conn->mq_cfg);
+    if (mq != NULL) {
+        conn->consuming = false;
+        conn->mq_generation++;
+        eh_log_info("connected to the broker");
+    }
+    return mq;
+}
+
+static bool mq_healthy(void *mq, void *ud)
+{
+    return eh_mq_keepalive_ops.healthy(mq, &((worker_conn_t *)ud)->mq_cfg);
+}
+
+static void mq_close(void *mq, void *ud)
+{
+    worker_conn_t *conn = ud;
+    conn->consuming = false;
+    if (conn->mq == mq)
+        conn->mq = NULL;
+    eh_mq_keepalive_ops.close(mq, &conn->mq_cfg);
+}
+
+static const eh_keepalive_ops_t MQ_OPS = {.what = "broker", .open = mq_open, .healthy = mq_healthy, .close = mq_close};
+
 int worker_conn_init(worker_conn_t *conn, const eh_config_t *cfg)
 {
     memset(conn, 0, sizeof(*conn));
@@ -33,30 +62,31 @@ int worker_conn_init(worker_conn_t *conn, const eh_config_t *cfg)
     eh_s3_config_t s3cfg = {
         .endpoint = cfg->s3_endpoint,
         .bucket = cfg->s3_bucket,
-        .access_key = cfg->s3_access_key,
-        .secret_key = cfg->s3_secret_key,
+        .access_key = cfg->worker_s3_access_key,
+        .secret_key = cfg->worker_s3_secret_key,
         .https = cfg->s3_https != 0,
         .timeout_ms = S3_TIMEOUT_MS,
     };
     conn->s3 = eh_s3_create(&s3cfg);
-    return conn->s3 != NULL ? EH_OK : EH_ERR;
+    conn->mq_cfg.url = cfg->amqp_url;
+    conn->mq_cfg.heartbeat_s = (int)cfg->amqp_heartbeat_s;
+    conn->mq_cfg.declare_topology = true;
+    /* database_url is owned by cfg, which outlives conn. */
+    conn->db_ka = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS);
+    conn->mq_ka = eh_keepalive_create(&MQ_OPS, conn, BACKOFF_MIN_MS, MQ_BACKOFF_MAX_MS);
+    return conn->s3 != NULL && conn->db_ka != NULL && conn->mq_ka != NULL ? EH_OK : EH_ERR;
 }
 
 void worker_conn_close(worker_conn_t *conn)
 {
-    eh_mq_destroy(conn->mq);
-    eh_db_destroy(conn->db);
+    eh_keepalive_destroy(conn->mq_ka);
+    eh_keepalive_destroy(conn->db_ka);
     eh_s3_destroy(conn->s3);
     worker_entry_clear(&conn->entry);
+    conn->mq_ka = conn->db_ka = NULL;
     conn->mq = NULL;
     conn->db = NULL;
     conn->s3 = NULL;
-}
-
-static int64_t next_backoff(int64_t cur, int64_t max)
-{
-    int64_t b = cur == 0 ? BACKOFF_MIN_MS : cur * 2;
-    return b > max ? max : b;
 }
 
 /*
@@ -85,44 +115,21 @@ static int session_limits(worker_conn_t *conn)
 
 int worker_conn_db(worker_conn_t *conn)
 {
-    int64_t now = eh_time_mono_ms();
-    /* While the server is down, one connection attempt per back-off period, whatever the number of jobs asking. */
-    if (conn->db_backoff_ms > 0 && now < conn->db_retry_at_ms)
-        return EH_AGAIN;
+    conn->db = eh_keepalive_get(conn->db_ka);
     if (conn->db == NULL)
-        conn->db = eh_db_connect(conn->cfg->database_url, 0);
-    if (conn->db != NULL && eh_db_ensure(conn->db) == EH_OK && session_limits(conn) == EH_OK) {
-        conn->db_backoff_ms = 0;
-        return EH_OK;
+        return EH_AGAIN;
+    if (session_limits(conn) != EH_OK) {
+        eh_keepalive_broken(conn->db_ka);
+        conn->db = NULL;
+        return EH_AGAIN;
     }
-    conn->db_backoff_ms = next_backoff(conn->db_backoff_ms, DB_BACKOFF_MAX_MS);
-    conn->db_retry_at_ms = now + conn->db_backoff_ms;
-    return EH_AGAIN;
+    return EH_OK;
 }
 
 int worker_conn_mq(worker_conn_t *conn)
 {
-    if (conn->mq != NULL && !eh_mq_is_open(conn->mq)) {
-        eh_mq_destroy(conn->mq);
-        conn->mq = NULL;
-        conn->consuming = false;
-    }
-    if (conn->mq != NULL)
-        return EH_OK;
-    int64_t now = eh_time_mono_ms();
-    if (now < conn->mq_retry_at_ms)
-        return EH_AGAIN;
-    conn->mq = eh_mq_connect(conn->cfg->amqp_url, (int)conn->cfg->amqp_heartbeat_s, 0);
-    if (conn->mq == NULL || eh_mq_declare_topology(conn->mq) != EH_OK) {
-        eh_mq_destroy(conn->mq);
-        conn->mq = NULL;
-        conn->mq_backoff_ms = next_backoff(conn->mq_backoff_ms, MQ_BACKOFF_MAX_MS);
-        conn->mq_retry_at_ms = now + conn->mq_backoff_ms;
-        return EH_AGAIN;
-    }
-    conn->mq_backoff_ms = 0;
-    eh_log_info("connected to the broker");
-    return EH_OK;
+    conn->mq = eh_keepalive_get(conn->mq_ka);
+    return conn->mq != NULL ? EH_OK : EH_AGAIN;
 }
 
 uint64_t worker_conn_random(worker_conn_t *conn)

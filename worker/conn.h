@@ -14,21 +14,23 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "keepalive.h"
 #include "mq.h"
 #include "s3.h"
 #include "validate.h"
 
 typedef struct worker_conn {
     const eh_config_t *cfg; /* borrowed */
-    eh_db_t *db;            /* NULL until connected */
-    int64_t db_retry_at_ms; /* monotonic: no reconnect before */
-    int64_t db_backoff_ms;
+    /* Both connections are kept alive by common/keepalive.h (reopened with back-off and jitter). */
+    eh_keepalive_t *db_ka;
+    eh_keepalive_t *mq_ka;
+    eh_mq_keepalive_cfg_t mq_cfg;
+    eh_db_t *db;        /* borrowed from db_ka: valid after worker_conn_db said EH_OK */
     int db_session_pid; /* server process whose session has the worker's limits set */
-    eh_mq_t *mq; /* NULL or closed while the broker is away */
-    bool consuming;
+    eh_mq_t *mq;        /* borrowed from mq_ka: valid after worker_conn_mq said EH_OK; NULL otherwise */
+    bool consuming;     /* a consumer is running on mq (false again whenever mq is reopened) */
+    uint64_t mq_generation; /* counts broker connections: delivery tags of an older one are void */
     int consuming_prefetch;
-    int64_t mq_retry_at_ms;
-    int64_t mq_backoff_ms;
     eh_s3_t *s3;
     char owner[160]; /* lease owner "<host>:<pid>:<nonce>" */
     uint64_t rng;    /* xorshift state for the per-line delay */
@@ -39,10 +41,10 @@ typedef struct worker_conn {
 EH_MUST_CHECK int worker_conn_init(worker_conn_t *conn, const eh_config_t *cfg);
 void worker_conn_close(worker_conn_t *conn);
 
-/* Connects or checks the database, at most once per back-off period while it is down. EH_OK or EH_AGAIN. */
+/* Connects or checks the database (never blocks longer than one attempt). EH_OK with conn->db set, or EH_AGAIN. */
 EH_MUST_CHECK int worker_conn_db(worker_conn_t *conn);
 
-/* (Re)connects the broker when it is closed and the back-off allows. EH_OK when conn->mq is usable, EH_AGAIN otherwise. */
+/* Connects or checks the broker (never blocks longer than one attempt). EH_OK with conn->mq usable, or EH_AGAIN. */
 EH_MUST_CHECK int worker_conn_mq(worker_conn_t *conn);
 
 /* A pseudo-random number (xorshift64*) for spreading delays. */

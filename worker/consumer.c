@@ -50,6 +50,7 @@ typedef struct slot {
 
 typedef struct held_msg {
     uint64_t tag;
+    uint64_t generation; /* of the broker connection the delivery came on */
     char job_id[EH_UUID_STRLEN + 1];
 } held_msg_t;
 
@@ -202,6 +203,7 @@ static void handle_message(loop_t *l, const eh_mq_msg_t *msg)
         return;
     eh_log_warn("claim failed (database unreachable or statement refused); retried while the message stays unacknowledged");
     l->held[l->n_held].tag = msg->delivery_tag;
+    l->held[l->n_held].generation = l->conn.mq_generation;
     snprintf(l->held[l->n_held].job_id, sizeof(l->held[l->n_held].job_id), "%s", job_id);
     l->n_held++;
     l->claim_retry_at_ms = eh_time_mono_ms() + CLAIM_RETRY_MS;
@@ -217,6 +219,10 @@ static void retry_held(loop_t *l, int64_t now)
     }
     size_t i = 0;
     while (i < l->n_held) {
+        if (l->held[i].generation != l->conn.mq_generation) {
+            l->held[i] = l->held[--l->n_held]; /* came on a connection that is gone: requeued by the broker */
+            continue;
+        }
         if (!claim_for(l, l->held[i].tag, l->held[i].job_id, false)) {
             l->claim_retry_at_ms = now + CLAIM_RETRY_MS;
             return;
@@ -262,7 +268,7 @@ static void wait_for_work(loop_t *l, int64_t deadline)
         if (left > WAIT_MAX_MS)
             left = WAIT_MAX_MS;
         if (worker_conn_mq(c) != EH_OK) {
-            (void)worker_sleep_ms(left);
+            (void)eh_stop_sleep_ms(worker_stop, left);
             return;
         }
         adjust_consumer(l);
@@ -289,7 +295,7 @@ static void wait_for_work(loop_t *l, int64_t deadline)
         }
         handle_message(l, &msg);
         eh_mq_msg_free(&msg);
-        if (worker_stop_requested)
+        if (worker_stopping())
             return;
         /* More messages may be waiting: take them at once, without sleeping. */
         deadline = eh_time_mono_ms();
@@ -322,7 +328,7 @@ int worker_consumer_run(const eh_config_t *cfg)
               "worker started");
     for (;;) {
         int64_t now = eh_time_mono_ms();
-        if (worker_stop_requested && !l.stopping)
+        if (worker_stopping() && !l.stopping)
             begin_stop(&l, now);
         if (l.stopping && (l.n == 0 || now >= l.stop_deadline_ms))
             break;

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "copy_row.h"
 #include "events.h"
@@ -169,7 +170,7 @@ struct worker_job {
     worker_splitter_t *sp; /* alive within a step only */
 
     /* retries */
-    int64_t backoff_ms;
+    eh_backoff_t backoff; /* between retries from the checkpoint (common/backoff.h) */
     int transient_in_row; /* transient server errors since the last successful commit */
 
     /* progress events */
@@ -439,7 +440,7 @@ static int commit_inner(worker_job_t *r, enum ck_mode mode)
     r->next_step_line = next_step_line(r, r->ck_lines);
     r->last_renew_ms = eh_time_mono_ms();
     r->transient_in_row = 0;
-    r->backoff_ms = 0;
+    eh_backoff_reset(&r->backoff);
     if (mode == CK_BATCH)
         maybe_progress(r);
     return EH_OK;
@@ -803,11 +804,8 @@ static void after_run(worker_job_t *r, int rc, int64_t now)
         break;
     default: /* EH_AGAIN, EH_ERR of a dependency: back off, then resume from the checkpoint */
         discard_batch(r);
-        r->backoff_ms = r->backoff_ms == 0 ? RETRY_MIN_MS : r->backoff_ms * 2;
-        if (r->backoff_ms > RETRY_MAX_MS)
-            r->backoff_ms = RETRY_MAX_MS;
         r->state = ST_RETRY;
-        r->wake_ms = now + r->backoff_ms;
+        r->wake_ms = now + eh_backoff_fail(&r->backoff, now);
         break;
     }
 }
@@ -889,9 +887,7 @@ int worker_job_step(worker_job_t *r, int64_t now, int64_t *wake_ms)
         if (fail_job(r) == EH_OK || r->release) {
             r->state = ST_DONE;
         } else {
-            r->backoff_ms = r->backoff_ms == 0 ? RETRY_MIN_MS : r->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-                                                                                                  : r->backoff_ms * 2;
-            r->wake_ms = now + r->backoff_ms;
+            r->wake_ms = now + eh_backoff_fail(&r->backoff, now);
         }
         break;
     case ST_DONE:
@@ -956,6 +952,7 @@ worker_job_t *worker_job_create(worker_conn_t *conn, worker_claim_t *claim)
     r->last_event_step = -1;
     r->last_event_lines = -1;
     r->state = ST_START;
+    eh_backoff_init(&r->backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     discard_batch(r);
     return r;
 }

@@ -1,25 +1,26 @@
-/* signals.c - the stop flag of a child of eh-worker; see signals.h. */
+/* signals.c - the stop token of a child of eh-worker; see signals.h. */
 #include "signals.h"
 
+#include <signal.h>
 #include <string.h>
-#include <time.h>
 
-#include "timefmt.h"
-
-volatile sig_atomic_t worker_stop_requested;
+eh_stop_t *worker_stop;
 
 static void on_stop_signal(int sig)
 {
     EH_UNUSED(sig);
-    worker_stop_requested = 1;
+    eh_stop_request(worker_stop); /* async-signal-safe */
 }
 
 int worker_child_signals(void)
 {
+    worker_stop = eh_stop_create();
+    if (worker_stop == NULL)
+        return EH_ERR;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
-    /* No SA_RESTART: a blocking wait returns EINTR and the loop sees the flag. */
+    /* No SA_RESTART: a blocking wait returns EINTR and the loop sees the token. */
     sa.sa_handler = on_stop_signal;
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
         return EH_ERR;
@@ -37,16 +38,7 @@ int worker_child_signals(void)
     return EH_OK;
 }
 
-int worker_sleep_ms(int64_t ms)
+bool worker_stopping(void)
 {
-    int64_t end = eh_time_mono_ms() + ms;
-    for (;;) {
-        if (worker_stop_requested)
-            return EH_DECLINED;
-        int64_t left = end - eh_time_mono_ms();
-        if (left <= 0)
-            return EH_OK;
-        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
-        (void)nanosleep(&ts, NULL); /* EINTR: look at the flag again */
-    }
+    return eh_stop_requested(worker_stop);
 }

@@ -1,25 +1,26 @@
 /*
  * signals.h - how a child of eh-worker learns that it must stop: SIGTERM or
- * SIGINT set a flag that every loop and sleep of the child looks at.
+ * SIGINT request the process's stop token (common/stop.h), which every loop
+ * and sleep of the child honours.
  */
 #ifndef EH_WORKER_SIGNALS_H
 #define EH_WORKER_SIGNALS_H
 
-#include <signal.h>
-#include <stdint.h>
+#include <stdbool.h>
 
 #include "eh.h"
+#include "stop.h"
 
-/* Set by SIGTERM/SIGINT in a child: finish the current batches and exit 0. */
-extern volatile sig_atomic_t worker_stop_requested;
-
-/* Installs the child's SIGTERM/SIGINT handlers (flag only) and unblocks every signal. EH_OK or EH_ERR. */
-EH_MUST_CHECK int worker_child_signals(void);
+/* The child's stop token; NULL until worker_child_signals succeeded (a NULL token never stops). */
+extern eh_stop_t *worker_stop;
 
 /*
- * Sleeps ms milliseconds, returning early (EH_DECLINED) when a stop is
- * requested; EH_OK otherwise.
+ * Makes the stop token, installs the SIGTERM/SIGINT handlers that request
+ * it, and unblocks every signal. EH_OK or EH_ERR.
  */
-int worker_sleep_ms(int64_t ms);
+EH_MUST_CHECK int worker_child_signals(void);
+
+/* Whether a stop was requested. */
+bool worker_stopping(void);
 
 #endif

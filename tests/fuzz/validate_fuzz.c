@@ -26,8 +26,8 @@
 
 #include "../../common/buf.h"
 #include "../../worker/copy_row.h"
-#include "../../worker/splitter.h"
-#include "../../worker/validate.h"
+#include "../../common/splitter.h"
+#include "../../common/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

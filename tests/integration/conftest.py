@@ -4,7 +4,26 @@ The services (PostgreSQL, RabbitMQ, s3rver) are started once per run by
 scripts/test.sh, which exports their addresses as EH_* variables; the
 migrations are applied by then. Each test starts the binaries it needs with
 the environment it wants, against a clean database and clean queues.
+
+Identity (issue 10): eh-api runs with EH_AUTH on, as in production. Every
+test gets a tenant with a write and a read key (fixture `tenant`), and every
+eh-api started by `start_api` knows it:
+  api.key / api.read_key       the tenant's keys
+  api.headers                  {"Authorization": "Bearer <write key>"}
+  api.session                  a requests.Session sending api.headers
+  api.tenant                   the Tenant (id, name, write_key, read_key, headers(scope))
+  api.admin_headers            the EH_ADMIN_TOKEN bearer for /api/v1/admin/*
+  make_tenant(name=None)       another tenant (isolation tests), a Tenant
+  auth_headers(api_or_port)    the default key's header for that eh-api (raw sockets, http.client)
+Any `requests` call to a started eh-api that sets no Authorization header
+itself carries the test tenant's write key (see _default_key_for), so tests
+written without keys in mind keep working; to send none, pass
+headers={"Authorization": None}. start_api turns the per-key rate limit and
+the tenant quota off (EH_RATE_LIMIT_RPS=0, EH_TENANT_MAX_ACTIVE_JOBS=0)
+unless the test sets them.
 """
+import base64
+import hashlib
 import json
 import os
 import re
@@ -18,6 +37,7 @@ import pika
 import psycopg2
 import pytest
 import requests
+import secrets
 
 REPO = os.environ.get("EH_REPO_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN_DIR = os.environ.get("EH_TEST_BIN_DIR", os.path.join(REPO, "build", "asan", "bin"))
@@ -25,6 +45,19 @@ RUN_DIR = os.environ.get("EH_RUN_DIR", "")
 SERVICES = os.path.join(REPO, "scripts", "services.sh")
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
+
+ADMIN_TOKEN = "test-admin-" + secrets.token_urlsafe(24)
+
+# Every secret the tests made (keys, their SHA-256 in hex, the admin token): no log of any binary started
+# by a test may contain one (checked at the end of every test, in `procs`). remember_secret() adds keys a
+# test gets from the admin endpoint or eh-admin.
+SECRETS = {ADMIN_TOKEN}
+
+
+def remember_secret(key):
+    SECRETS.add(key)
+    SECRETS.add(hashlib.sha256(key.encode()).hexdigest())
+    return key
 
 SERVICE_ENV_KEYS = ("EH_DATABASE_URL", "EH_AMQP_URL", "EH_S3_ENDPOINT", "EH_S3_BUCKET", "EH_S3_ACCESS_KEY",
                     "EH_S3_SECRET_KEY")
@@ -125,10 +158,102 @@ class Proc:
         return [m for m in SANITIZER_MARKS if m in text]
 
 
+# ---- identity: tenants and keys for the tests -----------------------------------------------------
+
+def new_key_text():
+    """A key in the format of common/apikey.h: eh_<12 hex>_<43 base64url>, and its prefix."""
+    prefix = secrets.token_hex(6)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return f"eh_{prefix}_{secret}", prefix
+
+
+def insert_key(conn, tenant_id, scope):
+    """Stores a new key of the tenant as eh-admin does (prefix + SHA-256); returns (key_id, key)."""
+    key, prefix = new_key_text()
+    key_id = str(uuid.uuid4())
+    remember_secret(key)
+    query(conn, "INSERT INTO api_keys (id, tenant_id, prefix, hash, scope) VALUES (%s, %s, %s, %s, %s)",
+          key_id, tenant_id, prefix, psycopg2.Binary(hashlib.sha256(key.encode()).digest()), scope)
+    return key_id, key
+
+
+class Tenant:
+    """A tenant with one write and one read key."""
+
+    def __init__(self, conn, name=None):
+        self.name = name or "t-" + uuid.uuid4().hex[:12]
+        self.id = str(uuid.uuid4())
+        query(conn, "INSERT INTO tenants (id, name) VALUES (%s, %s)", self.id, self.name)
+        self.write_key_id, self.write_key = insert_key(conn, self.id, "write")
+        self.read_key_id, self.read_key = insert_key(conn, self.id, "read")
+
+    def headers(self, scope="write"):
+        return {"Authorization": "Bearer " + (self.write_key if scope == "write" else self.read_key)}
+
+    def session(self, scope="write"):
+        s = requests.Session()
+        s.headers.update(self.headers(scope))
+        return s
+
+
+@pytest.fixture
+def make_tenant():
+    """make_tenant(name=None) -> Tenant: more tenants for isolation tests."""
+    conn = db_connect()
+    yield lambda name=None: Tenant(conn, name)
+    conn.close()
+
+
+@pytest.fixture
+def tenant(make_tenant):
+    """The test's own tenant; every eh-api of start_api sends its write key by default."""
+    return make_tenant()
+
+
+# "127.0.0.1:port" of every running eh-api of the test -> the key its requests carry by default.
+_DEFAULT_KEYS = {}
+
+
+def _default_key_for(url):
+    m = re.match(r"^(?:http|ws)://([^/]+)", url or "")
+    return _DEFAULT_KEYS.get(m.group(1)) if m else None
+
+
+def auth_headers(api_or_port):
+    """{"Authorization": "Bearer <key>"} of the test tenant for a started eh-api (or its port)."""
+    port = api_or_port if isinstance(api_or_port, int) else api_or_port.port
+    key = _DEFAULT_KEYS.get(f"127.0.0.1:{port}")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+_requests_request = requests.sessions.Session.request
+
+
+def _request_with_default_key(self, method, url, *args, **kwargs):
+    headers = kwargs.get("headers") or {}
+    has_auth = any(k.lower() == "authorization" for k in list(headers) + list(self.headers))
+    key = _default_key_for(url)
+    if key and not has_auth and kwargs.get("auth") is None:
+        kwargs["headers"] = dict(headers, Authorization=f"Bearer {key}")
+    return _requests_request(self, method, url, *args, **kwargs)
+
+
+requests.sessions.Session.request = _request_with_default_key
+
+
 class Api(Proc):
-    def __init__(self, env, log_dir):
+    def __init__(self, env, log_dir, tenant=None):
         self.port = int(env["EH_HTTP_PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
+        self.tenant = tenant
+        self.key = tenant.write_key if tenant else None
+        self.read_key = tenant.read_key if tenant else None
+        self.headers = tenant.headers("write") if tenant else {}
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
+        self.admin_headers = {"Authorization": "Bearer " + env.get("EH_ADMIN_TOKEN", "")}
+        if self.key:
+            _DEFAULT_KEYS[f"127.0.0.1:{self.port}"] = self.key
         super().__init__("eh-api", [os.path.join(BIN_DIR, "eh-api")], env, log_dir)
 
     def wait_ready(self, timeout=30.0):
@@ -141,6 +266,12 @@ class Api(Proc):
                 return False
         wait_for(up, timeout, what="eh-api /healthz")
         return self
+
+
+def leaked_secrets(text):
+    """The test secrets (keys, key hashes, the admin token) that appear in text."""
+    lowered = text.lower()
+    return [x for x in SECRETS if x in text or (len(x) == 64 and x in lowered)]
 
 
 @pytest.fixture
@@ -164,18 +295,25 @@ def procs(tmp_path):
         reports = p.sanitizer_reports()
         if reports:
             problems.append(f"{p.name}: sanitizer report {reports}:\n{p.output()[-6000:]}")
+        leaked = leaked_secrets(p.output())
+        if leaked:
+            problems.append(f"{p.name}: its log holds {len(leaked)} key(s), hash(es) or token(s)")
     assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
-def start_api(procs, tmp_path):
+def start_api(procs, tmp_path, tenant):
     def start(wait=True, **overrides):
         overrides.setdefault("EH_HTTP_PORT", free_port())
         overrides.setdefault("EH_SPOOL_DIR", str(tmp_path))
-        api = Api(base_env(**overrides), tmp_path)
+        overrides.setdefault("EH_ADMIN_TOKEN", ADMIN_TOKEN)
+        overrides.setdefault("EH_RATE_LIMIT_RPS", 0)
+        overrides.setdefault("EH_TENANT_MAX_ACTIVE_JOBS", 0)
+        api = Api(base_env(**overrides), tmp_path, tenant)
         procs.append(api)
         return api.wait_ready() if wait else api
-    return start
+    yield start
+    _DEFAULT_KEYS.clear()
 
 
 @pytest.fixture
@@ -259,6 +397,8 @@ def clean_state():
     """Every test starts with no jobs, no entries and empty queues."""
     conn = db_connect()
     query(conn, "TRUNCATE jobs, log_entries, job_errors")
+    query(conn, "DELETE FROM api_keys")
+    query(conn, "DELETE FROM tenants WHERE id <> '00000000-0000-0000-0000-000000000000'")
     conn.close()
     purge_queues()
     yield
@@ -289,11 +429,12 @@ def services():
                        stderr=subprocess.DEVNULL)
 
 
-def upload(api, name, data, field="file", content_type="application/x-ndjson", timeout=60):
+def upload(api, name, data, field="file", content_type="application/x-ndjson", timeout=60, headers=None):
+    """POSTs a file as the test tenant (api.headers) unless headers says otherwise."""
     if isinstance(data, str):
         data = data.encode()
     return requests.post(api.url + "/api/v1/files/upload", files={field: (name, data, content_type)},
-                         timeout=timeout)
+                         timeout=timeout, headers=headers if headers is not None else api.headers)
 
 
 def job_row(conn, job_id):
@@ -409,14 +550,15 @@ def publish_job_message(body):
         conn.close()
 
 
-def create_job(conn, data, file_name="app.jsonl", store=True, publish=True):
+def create_job(conn, data, file_name="app.jsonl", store=True, publish=True, tenant_id=None):
     """Inserts a queued job for data, stores its object, publishes its message; returns the job id."""
     if isinstance(data, str):
         data = data.encode()
     job_id = str(uuid.uuid4())
     key = f"uploads/{job_id}.jsonl"
-    query(conn, "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total) VALUES (%s, %s, %s, %s, %s)",
-          job_id, file_name, key, len(data), count_lines(data))
+    query(conn, "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, tenant_id) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+          job_id, file_name, key, len(data), count_lines(data), tenant_id or "00000000-0000-0000-0000-000000000000")
     if store:
         s3_put(key, data)
     if publish:

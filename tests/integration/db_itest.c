@@ -20,6 +20,7 @@
 #include "../support/testutil.h"
 #include "db.h"
 #include "log.h"
+#include "stop.h"
 #include "timefmt.h"
 
 static const char *db_url;
@@ -463,7 +464,7 @@ static void kill_backend(int pid)
     int64_t deadline = eh_time_mono_ms() + 10000;
     while (eh_test_db_scalar(admin, SQL_BACKEND_GONE, 1, p) != 0) {
         assert_true(eh_time_mono_ms() < deadline);
-        eh_time_sleep_ms(20, NULL);
+        (void)eh_stop_sleep_ms(NULL, 20);
     }
     eh_db_destroy(admin);
 }

@@ -20,7 +20,11 @@
 #include "../support/testutil.h"
 #include "../../api/api.h"
 #include "db.h"
+#include "tenant.h"
 #include "uuid.h"
+
+/* A tenant that owns none of the jobs: its lookups of them are "no such job" (issue 10). */
+#define OTHER_TENANT "11111111-1111-4111-8111-111111111111"
 
 #define JOBS 20
 #define THREADS 16
@@ -93,15 +97,22 @@ static void *hammer(void *arg)
     unsigned seed = (unsigned)(uintptr_t)arg;
     char unknown[EH_UUID_STRLEN + 1];
     for (int n = 0; n < LOOKUPS_PER_THREAD; n++) {
-        int pick = (int)(rand_r(&seed) % (JOBS + 2));
+        int pick = (int)(rand_r(&seed) % (JOBS + 3));
         eh_job_t job;
-        if (pick >= JOBS) {
-            /* A valid id of no job: "no such job", whatever else is in the batch. */
-            if (eh_uuid_v4(unknown) != EH_OK || api_lookup_job(fx.lookup, unknown, &job) != EH_DECLINED)
+        if (pick == JOBS + 2) {
+            /* Another tenant's lookup of a real job, batched with the owner's: "no such job". */
+            if (api_lookup_job(fx.lookup, fx.ids[n % JOBS], OTHER_TENANT, &job) != EH_DECLINED)
                 atomic_fetch_add(&wrong, 1);
             continue;
         }
-        if (api_lookup_job(fx.lookup, fx.ids[pick], &job) != EH_OK) {
+        if (pick >= JOBS) {
+            /* A valid id of no job: "no such job", whatever else is in the batch. */
+            if (eh_uuid_v4(unknown) != EH_OK ||
+                api_lookup_job(fx.lookup, unknown, EH_DEFAULT_TENANT_ID, &job) != EH_DECLINED)
+                atomic_fetch_add(&wrong, 1);
+            continue;
+        }
+        if (api_lookup_job(fx.lookup, fx.ids[pick], EH_DEFAULT_TENANT_ID, &job) != EH_OK) {
             atomic_fetch_add(&wrong, 1);
             continue;
         }
@@ -159,7 +170,7 @@ static void *reader(void *arg)
     while (atomic_load(&writing)) {
         long long seen_before = atomic_load(&committed);
         eh_job_t job;
-        if (api_lookup_job(fx.lookup, fx.ids[0], &job) != EH_OK) {
+        if (api_lookup_job(fx.lookup, fx.ids[0], EH_DEFAULT_TENANT_ID, &job) != EH_OK) {
             atomic_fetch_add(&wrong, 1);
             continue;
         }

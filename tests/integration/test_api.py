@@ -203,7 +203,7 @@ def test_bad_input_is_refused_and_leaves_nothing(api, db, spool, what, status, s
 def test_oversized_by_declared_length_is_refused_before_the_body(start_api, db, spool):
     api = start_api(EH_SPOOL_DIR=str(spool), EH_MAX_UPLOAD_BYTES=100000, **QUIET)
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
-        s.sendall(b"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\n" + f"Authorization: Bearer {api.key}\r\n".encode() +
                   b"Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 10000000\r\n\r\n")
         # Not one byte of the body is sent: the answer must come anyway.
         s.settimeout(10)
@@ -310,7 +310,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(api):
         r1 = conn.getresponse()
         assert r1.status == 200 and json.loads(r1.read()) == {"status": "ok"}
         sock = conn.sock
-        conn.request("GET", f"/api/v1/jobs/{uuid.uuid4()}")
+        conn.request("GET", f"/api/v1/jobs/{uuid.uuid4()}", headers=api.headers)
         r2 = conn.getresponse()
         assert r2.status == 404 and json.loads(r2.read())["error"]["code"] == "job_not_found"
         assert conn.sock is sock and sock is not None  # the same connection served both
@@ -339,7 +339,8 @@ def test_silent_client_does_not_block_others(start_api):
 def test_dripping_upload_body_is_cut_off(start_api, db):
     api = start_api(EH_HTTP_TIMEOUT_S=1, **QUIET)
     s = socket.create_connection(("127.0.0.1", api.port), timeout=0.2)
-    s.sendall(b"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    s.sendall(b"POST /api/v1/files/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
+              f"Authorization: Bearer {api.key}\r\n".encode() +
               b"Content-Type: multipart/form-data; boundary=BoUnDaRy\r\n\r\n")
     answer = b""
     deadline = time.monotonic() + 20

@@ -22,7 +22,7 @@ import requests
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode
 
-from conftest import BIN_DIR, amqp_params, declare_topology, query, upload, wait_for, wait_job, wait_worker_ready
+from conftest import BIN_DIR, amqp_params, auth_headers, declare_topology, query, upload, wait_for, wait_job, wait_worker_ready
 
 QUIET = {"EH_REPUBLISH_AFTER_MS": 600000}
 FLOOD = 3000  # events of 16 KiB
@@ -37,7 +37,8 @@ def lines(n):
 
 
 def ws_url(api, job_id):
-    return f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}"
+    """The job's WebSocket URL with the test tenant's key as access_token (what a browser would use)."""
+    return f"ws://127.0.0.1:{api.port}/ws/jobs/{job_id}?access_token={api.key}"
 
 
 def new_job(api, n=10):
@@ -95,6 +96,7 @@ def raw_request(port, path, upgrade=True):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in auth_headers(port).items())
         if upgrade:
             key = base64.b64encode(os.urandom(16)).decode()
             head += (f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -123,8 +125,9 @@ def raw_subscriber(port, job_id, rcvbuf=None):
         s.settimeout(10)
         s.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
+        auth = "".join(f"{k}: {v}\r\n" for k, v in auth_headers(port).items())
         s.sendall((f"GET /ws/jobs/{job_id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             byte = s.recv(1)  # byte by byte: nothing past the handshake is taken off the socket
@@ -208,7 +211,8 @@ def test_upgrade_refusals_carry_status_and_json(start_api):
 
     async def status_of(path):
         with pytest.raises(InvalidStatusCode) as e:
-            async with websockets.connect(f"ws://127.0.0.1:{api.port}{path}", open_timeout=10):
+            async with websockets.connect(f"ws://127.0.0.1:{api.port}{path}", open_timeout=10,
+                                          extra_headers=api.headers):
                 pass
         return e.value.status_code
     assert run(status_of("/ws/jobs/not-a-uuid")) == 400
@@ -440,7 +444,7 @@ def test_rest_keeps_working_on_the_same_port_with_keep_alive(start_api, start_wo
         wait_job(db, job_id)
         events, code, _ = run(listen(ws_url(api, job_id)))
         assert code == 1000 and events[-1]["status"] == "completed"
-        conn.request("GET", f"/api/v1/jobs/{job_id}")
+        conn.request("GET", f"/api/v1/jobs/{job_id}", headers=api.headers)
         r = conn.getresponse()
         assert r.status == 200 and json.loads(r.read())["status"] == "completed"
         assert conn.sock is sock  # the same keep-alive connection, before and after the WebSocket session

@@ -13,7 +13,7 @@
 
 #include "../../common/buf.h"
 #include "../../worker/copy_row.h"
-#include "../../worker/validate.h"
+#include "../../common/validate.h"
 
 #define JOB "4b0c6a52-52a4-4c1b-9a7e-0f6f1e1d2c3b"
 

@@ -1,5 +1,5 @@
 /*
- * json_scan_test.c - worker/json_scan's own API: the member ranges and types
+ * json_scan_test.c - common/json_scan's own API: the member ranges and types
  * it reports, the member loop's end and failure, the error kinds and positions,
  * string decoding and exact number scaling. Which texts are JSON at all is
  * tested line by line (against jansson) in validate_test.c.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../worker/json_scan.h"
+#include "../../common/json_scan.h"
 
 #define MAX_SEEN 16
 

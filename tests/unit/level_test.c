@@ -1,5 +1,5 @@
 /*
- * level_test.c - worker/level: level names (case-insensitive, every synonym
+ * level_test.c - common/level: level names (case-insensitive, every synonym
  * the contract lists) and the pino/bunyan numbers.
  */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "../support/testutil.h"
-#include "../../worker/level.h"
+#include "../../common/level.h"
 
 static void test_levels_text(void **state)
 {

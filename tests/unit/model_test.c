@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "event.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +99,7 @@ static void job_event_adds_event_seq_and_time(void **state)
     eh_job_t job = sample_job();
     job.status = EH_JOB_FAILED;
     job.error = strdup("object missing from storage");
-    json_t *o = eh_job_event_json(&job, "failed", 1795255202000LL);
+    json_t *o = eh_event_json(&job, EH_EVENT_FAILED, 1795255202000LL);
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "event")), "failed");
     assert_int_equal(json_integer_value(json_object_get(o, "seq")), 7);

@@ -1,5 +1,5 @@
 /*
- * splitter_test.c - worker/splitter: line numbers, CRLF, the final line,
+ * splitter_test.c - common/splitter: line numbers, CRLF, the final line,
  * blank lines, the BOM, overlong lines, resuming from a checkpoint, and the
  * same result whatever the chunking of the stream.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../worker/splitter.h"
+#include "../../common/splitter.h"
 
 /* ------------------------------------------------------------- helpers */
 

@@ -1,5 +1,5 @@
 /*
- * timestamp_test.c - worker/timestamp: the contract's timestamp rules, text
+ * timestamp_test.c - common/timestamp: the contract's timestamp rules, text
  * and number forms, and the calendar round trip over years 1..9999.
  */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../worker/timestamp.h"
+#include "../../common/timestamp.h"
 
 static void test_timestamps_text(void **state)
 {

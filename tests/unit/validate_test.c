@@ -1,5 +1,5 @@
 /*
- * validate_test.c - worker/validate: the contract's log-line table, line by
+ * validate_test.c - common/validate: the contract's log-line table, line by
  * line: real loggers' lines, every alias, every kind of invalid line with
  * its exact reason, numeric levels through a whole line, and jansson as the
  * referee for what is JSON. The timestamp and level tables are in
@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "../support/testutil.h"
-#include "../../worker/validate.h"
+#include "../../common/validate.h"
 
 /* ------------------------------------------------------------- helpers */
 

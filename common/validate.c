@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---------------------------------------------------------------- limits */
 
 #define SNIPPET_MAX 40      /* bytes of a value quoted in a reason */
@@ -129,19 +131,7 @@ static int key_alias(const unsigned char *k, size_t n, bool escaped)
 /* Cuts s (NUL-terminated, n = strlen) back to a UTF-8 boundary: a truncated sequence goes. */
 static void trim_utf8(char *s, size_t n)
 {
-    size_t i = n;
-    size_t back = 0;
-
-    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
-        i--;
-        back++;
-    }
-    if (i == 0)
-        return;
-    unsigned lead = (unsigned char)s[i - 1];
-    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (lead >= 0x80 && back + 1 < want)
-        s[i - 1] = '\0';
+    s[eh_utf8_trim(s, n)] = '\0';
 }
 
 static int decline(char *reason, size_t reason_len, const char *fmt, ...) EH_PRINTF(3, 4);

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 /* 10^18: worker_json_number_scaled's results stay at or below it, so that they fit an int64_t. */
 #define SCALED_LIMIT UINT64_C(1000000000000000000)
 
@@ -52,31 +54,6 @@ static inline void skip_ws(worker_json_parser_t *ps)
     ps->p = p;
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) of 2 to 4 bytes at p, or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t avail = (size_t)(end - p);
-    unsigned lo = 0x80, hi = 0xBF;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* UTF-16 surrogates */
-        return avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-        return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
 
 /* The value of 4 hex digits at p, or -1. */
 static int hex4(const unsigned char *p, const unsigned char *end)
@@ -157,7 +134,7 @@ static bool scan_string(worker_json_parser_t *ps, bool *escaped)
         }
         if (c < 0x20)
             return fail(ps, WORKER_JSON_ERR_CONTROL, p, NULL, c);
-        size_t n = utf8_seq(p, end);
+        size_t n = eh_utf8_seq(p, (size_t)(end - p));
         if (n == 0)
             return fail(ps, WORKER_JSON_ERR_UTF8, p, NULL, c);
         p += n;
@@ -345,7 +322,7 @@ static int declined(worker_json_parser_t *ps)
     const unsigned char *at = ps->err_at;
 
     /* A syntax error on a byte that is not even UTF-8 says more as such. */
-    if (ps->err == WORKER_JSON_ERR_SYNTAX && at < ps->end && *at >= 0x80 && utf8_seq(at, ps->end) == 0)
+    if (ps->err == WORKER_JSON_ERR_SYNTAX && at < ps->end && *at >= 0x80 && eh_utf8_seq(at, (size_t)(ps->end - at)) == 0)
         fail(ps, WORKER_JSON_ERR_UTF8, at, NULL, *at);
     ps->state = ST_FAILED;
     return EH_DECLINED;

@@ -2,7 +2,7 @@
  * validate.h - turns one log line (a JSON object) into a log entry, or says
  * precisely why it cannot (CONTRACT.md, "Log lines").
  *
- * The line is scanned once by worker/json_scan.h (strict RFC 8259 JSON, as
+ * The line is scanned once by common/json_scan.h (strict RFC 8259 JSON, as
  * jansson and PostgreSQL's jsonb accept it; our own scanner, not jansson),
  * only the four field values are decoded, and the attributes are built by
  * copying the untouched members' bytes, so nothing is allocated per line

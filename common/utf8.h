@@ -1,0 +1,61 @@
+/*
+ * utf8.h - the one UTF-8 validator of the project (RFC 3629: no overlong
+ * forms, no UTF-16 surrogates, nothing above U+10FFFF).
+ *
+ * eh_utf8_seq is inline because the line validator calls it per byte of
+ * every string it scans; everything else builds on it.
+ */
+#ifndef EH_UTF8_H
+#define EH_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eh.h"
+
+/* Length (1 to 4) of the well-formed sequence at p, with avail >= 1 bytes readable; 0 when it is not valid. */
+static inline size_t eh_utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    unsigned lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0; /* continuation byte, C0/C1 (overlong ASCII), F5..FF */
+    }
+    if (avail < need || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return need;
+}
+
+/* Like eh_utf8_seq, and sets *cp to the code point of a valid sequence. */
+size_t eh_utf8_decode(const unsigned char *p, size_t avail, uint32_t *cp);
+/* Whether s[0..len) is entirely valid UTF-8 (NUL bytes are valid UTF-8; callers that refuse them check apart). */
+bool eh_utf8_valid(const char *s, size_t len);
+/* The offset of the first invalid byte of s[0..len), or len when all of it is valid. */
+size_t eh_utf8_invalid_at(const char *s, size_t len);
+/* n moved back to the start of the character that s[n] belongs to (s[0..n] readable), so that s[0..n) never ends mid-character. */
+size_t eh_utf8_boundary(const char *s, size_t n);
+/* The largest m <= n such that s[0..m) does not end with an incomplete sequence (for cutting valid text short). */
+size_t eh_utf8_trim(const char *s, size_t n);
+
+#endif
