@@ -42,7 +42,8 @@ static const char SQL_CLAIM_FAIR[] =
  */
 static const char SQL_CLAIM_OWN[] =
     CLAIM_SET "WHERE id = $1::uuid "
-              " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int " CLAIM_RETURNING;
+              " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
+    CLAIM_RETURNING;
 
 static const char SQL_LOCK_TIMEOUT[] = "SELECT set_config('lock_timeout', $1, true)";
 #define CLAIM_LOCK_TIMEOUT "1s"

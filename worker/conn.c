@@ -72,7 +72,8 @@ int worker_conn_init(worker_conn_t *conn, const eh_config_t *cfg)
     conn->mq_cfg.heartbeat_s = (int)cfg->amqp_heartbeat_s;
     conn->mq_cfg.declare_topology = true;
     /* database_url is owned by cfg, which outlives conn. */
-    conn->db_ka = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS);
+    conn->db_ka =
+        eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS);
     conn->mq_ka = eh_keepalive_create(&MQ_OPS, conn, BACKOFF_MIN_MS, MQ_BACKOFF_MAX_MS);
     return conn->s3 != NULL && conn->db_ka != NULL && conn->mq_ka != NULL ? EH_OK : EH_ERR;
 }

@@ -156,7 +156,8 @@ static void begin_stop(loop_t *l, int64_t now)
 {
     l->stopping = true;
     l->stop_deadline_ms = now + l->cfg->shutdown_grace_ms * 3 / 4;
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:i}", "in_flight", (int)l->n), "stopping: every job commits its batch and is given back");
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:i}", "in_flight", (int)l->n),
+              "stopping: every job commits its batch and is given back");
     if (l->conn.mq != NULL && l->conn.consuming) {
         if (eh_mq_cancel(l->conn.mq) != EH_OK)
             eh_log_warn("consumer cancel failed; unacked messages return when the connection closes");
@@ -184,7 +185,8 @@ static bool claim_for(loop_t *l, uint64_t tag, const char *job_id, bool redelive
         add_job(l, &claim);
     } else {
         eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:b}", "job_id", job_id, "redelivered", redelivered),
-                  "job not claimable (unknown, leased, finished or out of attempts) and no other job waits: message dropped");
+                  "job not claimable (unknown, leased, finished or out of attempts) and no other job waits: "
+                  "message dropped");
     }
     return true;
 }
@@ -201,7 +203,8 @@ static void handle_message(loop_t *l, const eh_mq_msg_t *msg)
     }
     if (claim_for(l, msg->delivery_tag, job_id, msg->redelivered))
         return;
-    eh_log_warn("claim failed (database unreachable or statement refused); retried while the message stays unacknowledged");
+    eh_log_warn("claim failed (database unreachable or statement refused); "
+                "retried while the message stays unacknowledged");
     l->held[l->n_held].tag = msg->delivery_tag;
     l->held[l->n_held].generation = l->conn.mq_generation;
     snprintf(l->held[l->n_held].job_id, sizeof(l->held[l->n_held].job_id), "%s", job_id);

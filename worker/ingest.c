@@ -766,7 +766,8 @@ static int resync(worker_job_t *r)
         return RUN_LOST;
     r->last_renew_ms = eh_time_mono_ms();
     discard_batch(r);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:I}", "job_id", r->claim.job.id, "resume_line", (json_int_t)r->ck_lines + 1),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:s, s:I}", "job_id", r->claim.job.id, "resume_line", (json_int_t)r->ck_lines + 1),
               "resuming from the checkpoint");
     return EH_OK;
 }

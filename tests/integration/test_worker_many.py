@@ -170,3 +170,29 @@ def test_a_job_cancelled_mid_run_is_dropped_at_the_next_batch(start_worker, db):
     row = job_row(db, job_id)
     assert row["status"] == status and row["lines_processed"] == kept
     assert query(db, "SELECT count(*) FROM log_entries WHERE job_id = %s", job_id) == [(kept,)]
+
+
+def test_sigterm_gives_back_every_job_in_flight(start_worker, db):
+    """SIGTERM with 20 jobs in flight: each commits its batch and is queued again, nothing half-written."""
+    n = 400
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=20, EH_BATCH_MS=100, EH_SHUTDOWN_GRACE_MS=8000)
+    wait_worker_ready(w, 1)
+    jobs = [create_job(db, "".join(log_line(i) + "\n" for i in range(1, n + 1))) for _ in range(20)]
+    wait_for(lambda: all(job_row(db, j)["lines_processed"] > 0 for j in jobs), 30, what="every job under way")
+    t0 = time.monotonic()
+    assert w.stop(signal.SIGTERM, timeout=15) == 0
+    assert time.monotonic() - t0 < 8.0
+    assert not w.sanitizer_reports(), w.output()[-4000:]
+    for job_id in jobs:
+        row = job_row(db, job_id)
+        assert row["status"] == "queued" and row["attempts"] == 0 and row["lease_owner"] is None, row
+        kept = row["lines_processed"]
+        assert 0 < kept < n
+        assert query(db, "SELECT count(*) FROM log_entries WHERE job_id = %s", job_id) == [(kept,)]
+    # A new worker (its reaper re-publishes them) finishes every one exactly once.
+    start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=2, EH_REAPER_INTERVAL_MS=200, EH_REPUBLISH_AFTER_MS=200)
+    wait_all(db, jobs, 90)
+    for job_id in jobs:
+        row = job_row(db, job_id)
+        assert row["status"] == "completed" and row["entries_ingested"] == n and row["attempts"] == 1
+        assert sorted(entries_of(db, job_id)) == list(range(1, n + 1))
