@@ -40,6 +40,8 @@
 #define WAIT_MAX_MS 250
 /* How often a full process asks whether jobs wait for a slot. */
 #define WAITING_CHECK_MS 1000
+/* While jobs wait, at most slots / this + 1 jobs past their slice are given back per check. */
+#define SLICE_RELEASES_PER_CHECK_DIVISOR 32
 /* A message whose claim met a database that is down is retried this often, still unacked. */
 #define CLAIM_RETRY_MS 500
 
@@ -128,11 +130,21 @@ static void share_slots(loop_t *l, int64_t now)
     bool any = false;
     for (size_t i = 0; i < l->n && !any; i++)
         any = worker_job_releasable(l->slots[i].job) && now - worker_job_claimed_ms(l->slots[i].job) >= slice_ms;
+    /* (worker_job_releasable also asks for a commit since the claim: a job that moved nothing is not rotated.) */
     if (!any)
         return;
     int64_t waiting = 0;
     if (worker_claim_waiting(&l->conn, &waiting) != EH_OK || waiting <= 0)
         return;
+    /*
+     * A few slots per check, not one per waiting job: under a backlog of
+     * thousands, giving back every job past its slice at once would make the
+     * process spend its time committing, publishing and claiming (jobs
+     * rotating without progress) instead of ingesting.
+     */
+    int64_t most = (int64_t)(l->cap / SLICE_RELEASES_PER_CHECK_DIVISOR) + 1;
+    if (waiting > most)
+        waiting = most;
     while (waiting-- > 0) {
         slot_t *oldest = NULL;
         for (size_t i = 0; i < l->n; i++) {

@@ -910,7 +910,8 @@ void worker_job_release(worker_job_t *r, worker_release_t how)
 
 bool worker_job_releasable(const worker_job_t *r)
 {
-    return r->state == ST_RUN && !r->release;
+    /* Only a job that committed lines in this slot: rotating jobs that never moved would be all cost. */
+    return r->state == ST_RUN && !r->release && r->ck_lines > r->claim.job.lines_processed;
 }
 
 const char *worker_job_id(const worker_job_t *r)
@@ -953,6 +954,15 @@ worker_job_t *worker_job_create(worker_conn_t *conn, worker_claim_t *claim)
     r->last_event_step = -1;
     r->last_event_lines = -1;
     r->state = ST_START;
+    /*
+     * The job row knows the object's size (the API stored exactly that many
+     * bytes): no HEAD request per claim. A missing object shows up as the
+     * first ranged GET's 404; only a row without a size asks the store.
+     */
+    if (r->claim.job.size_bytes > 0) {
+        r->size = (uint64_t)r->claim.job.size_bytes;
+        r->size_known = true;
+    }
     eh_backoff_init(&r->backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     discard_batch(r);
     return r;

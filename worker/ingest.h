@@ -60,7 +60,10 @@ int worker_job_step(worker_job_t *job, int64_t now_ms, int64_t *wake_ms);
 /* Asks the job to commit its batch and give itself back at its next step (to be made at once). */
 void worker_job_release(worker_job_t *job, worker_release_t how);
 
-/* Whether the job is at a point where giving it back loses no work in progress (not retrying, not ending). */
+/*
+ * Whether the job may be given back for a fair slice: running (not
+ * retrying, not ending) and it committed lines since its claim.
+ */
 bool worker_job_releasable(const worker_job_t *job);
 
 /* Tells the jobs how many share the process now: it sizes a bulk job's read-ahead. */
