@@ -8,7 +8,7 @@
  *
  * Every child opens its own PostgreSQL, AMQP and S3 connections after fork
  * (worker/conn.h). Modules depend downwards only:
- *   supervisor -> consumer -> ingest -> conn, events;  everything -> signals
+ *   supervisor -> consumer -> claim, ingest -> conn, events;  everything -> signals
  */
 #ifndef EH_WORKER_WORKER_H
 #define EH_WORKER_WORKER_H
