@@ -25,6 +25,18 @@ RUN EH_DEPS=build scripts/deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN make -j"$(nproc)" && strip --strip-unneeded bin/eh-api bin/eh-worker bin/eh-admin
 
+# --- Swagger UI assets ---------------------------------------------------------
+# /docs serves the swagger-ui-dist package of package-lock.json (exact version
+# and integrity hash); only its folder reaches the api image. No CDN at run time.
+FROM debian:bookworm AS docs
+WORKDIR /src
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+    && test -f node_modules/swagger-ui-dist/swagger-ui-bundle.js
+
 # --- runtime base ------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # The libraries both binaries link (common/: libpq, librabbitmq, libs3,
@@ -48,6 +60,9 @@ COPY --from=build /src/bin/eh-api /usr/local/bin/eh-api
 COPY --from=build /src/bin/eh-admin /usr/local/bin/eh-admin
 # `eh-api migrate` looks for the SQL files in ./migrations (WORKDIR /app).
 COPY migrations/ /app/migrations/
+# Swagger UI for /docs (EH_SWAGGER_UI_DIR); the OpenAPI document itself is inside the binary.
+COPY --from=docs /src/node_modules/swagger-ui-dist/ /usr/share/event-horizon/swagger-ui/
+ENV EH_SWAGGER_UI_DIR=/usr/share/event-horizon/swagger-ui
 # Fail the build, not the first start, if a runtime library is missing.
 RUN ! ldd /usr/local/bin/eh-api /usr/local/bin/eh-admin | grep 'not found'
 USER 10001:10001

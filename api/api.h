@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "eh.h"
+#include "event.h"
 #include "job.h"
 #include "job_queue.h"
 #include "s3.h"
@@ -29,12 +30,13 @@ typedef struct api_keyring api_keyring_t;
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
     const eh_config_t *cfg;
-    eh_db_pool_t *db;      /* EH_DB_POOL_SIZE connections, shared by all request threads */
-    eh_s3_t *s3;           /* uploads: no per-request time limit beyond libs3's own */
-    eh_s3_t *s3_probe;     /* /readyz: a short time limit */
-    api_publisher_t *pub;  /* the one broker connection of the process */
+    eh_db_pool_t *db;       /* EH_DB_POOL_SIZE connections, shared by all request threads */
+    eh_s3_t *s3;            /* uploads: no per-request time limit beyond libs3's own */
+    eh_s3_t *s3_probe;      /* /readyz: a short time limit */
+    api_publisher_t *pub;   /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
     api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
     atomic_int in_flight;  /* requests between their first call and their completion */
 } api_ctx_t;
@@ -61,8 +63,8 @@ typedef enum { API_SCOPE_READ, API_SCOPE_WRITE } api_scope_t;
 typedef enum { API_BODY_NONE, API_BODY_STREAM, API_BODY_COLLECT } api_body_t;
 
 typedef struct api_route {
-    const char *method;  /* GET (HEAD too), POST, DELETE */
-    const char *pattern; /* "/api/v1/jobs/{id}/errors"; also the route's name in logs and metrics */
+    const char *method;     /* GET (HEAD too), POST, DELETE */
+    const char *pattern;    /* "/api/v1/jobs/{id}/errors"; also the route's name in logs and metrics */
     api_handler_fn handler; /* NULL for API_BODY_STREAM routes (api_upload_begin/continue) */
     api_auth_t auth;
     api_scope_t scope;
@@ -80,10 +82,10 @@ typedef struct api_caller {
 
 /* Per-request state: allocated on the first call of the access handler, freed when MHD completes the request. */
 struct api_request {
-    int64_t start_ms; /* monotonic */
-    int status;       /* answered status, 0 until one is queued or written */
-    uint64_t bytes;   /* response body bytes */
-    uint64_t drained; /* request body bytes read and ignored (routes that take no body) */
+    int64_t start_ms;         /* monotonic */
+    int status;               /* answered status, 0 until one is queued or written */
+    uint64_t bytes;           /* response body bytes */
+    uint64_t drained;         /* request body bytes read and ignored (routes that take no body) */
     const api_route_t *route; /* NULL until routed */
     bool streaming;           /* the route's body goes to api_upload_continue */
     bool collecting;          /* the route's body is collected into body (API_BODY_COLLECT) */
@@ -119,6 +121,8 @@ enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, 
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
+/* Queues an empty response (204). */
+enum MHD_Result api_http_send_empty(struct MHD_Connection *c, api_request_t *rq, int status);
 /* Queues {"error":{"code":code,"message":message}}; a 503 carries Retry-After. */
 enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
                                     const char *message);
@@ -142,8 +146,7 @@ char *api_http_error_raw(int status, const char *code, const char *message, cons
  * other result means the refusal (401, 403, 429, 503) is queued and *res
  * holds what the access handler returns.
  */
-EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq,
-                                   enum MHD_Result *res);
+EH_MUST_CHECK int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, enum MHD_Result *res);
 
 /* What a request shows of its caller (REST and WebSocket alike); strings borrowed, NULL when absent. */
 typedef struct api_auth_input {
@@ -189,6 +192,8 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
 /* Every later call: feeds the body, then (final call) stores the file and answers. */
 enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, const char *data,
                                     size_t *size);
+/* The scope an upload request needs: read for a dry run (dry_run=true), write otherwise. */
+api_scope_t api_upload_scope(struct MHD_Connection *c);
 /* EH_OK when a spool file can be made in dir (checked at start, so that a bad EH_SPOOL_DIR stops eh-api). */
 EH_MUST_CHECK int api_upload_check_spool(const char *dir);
 /* Frees the upload state and its spool file. NULL is accepted. */
@@ -218,6 +223,12 @@ void api_offload_destroy(api_offload_t *o);
  * thread could be started: c is not suspended and the work has not run.
  */
 EH_MUST_CHECK int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg);
+/*
+ * Work of no connection (freeing what an aborted request left: a large spool
+ * file, a cut S3 PUT) on a thread of its own; the drain waits for it too.
+ * EH_OK; EH_ERR when no thread could be started (the work has not run).
+ */
+EH_MUST_CHECK int api_offload_detached(api_offload_t *o, api_offload_fn work, void *arg);
 /* Returns once no work runs: the daemon must not stop while a connection is suspended. */
 void api_offload_drain(api_offload_t *o);
 
@@ -253,8 +264,8 @@ uint64_t api_lookup_queries(api_lookup_t *l);
  * when a reconnect lost it (SQLSTATE 26000); other failures go through
  * eh_db_query, which logs them and tells a lost connection (EH_AGAIN).
  */
-PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
-                             const char *const *params, int *status);
+PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams, const char *const *params,
+                             int *status);
 
 /* ---- jobs.c: GET /api/v1/jobs/<id>[/errors], GET /ws/jobs/<id> without a relay ---- */
 
@@ -270,7 +281,30 @@ bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, e
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_ws_fallback(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/*
+ * The {id} of rq as a lowercase UUID into out: true; false with the 400
+ * queued in *answer.
+ */
+bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[EH_UUID_STRLEN + 1],
+                         enum MHD_Result *answer);
+/* Queues the answer to a failed job query: 404 (EH_DECLINED), 503 (EH_AGAIN) or 500. */
+enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc);
 
+/* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
+
+enum MHD_Result api_jobs_list(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_entries(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- job_actions.c: POST /api/v1/jobs/<id>/cancel, DELETE /api/v1/jobs/<id> ---- */
+
+enum MHD_Result api_jobs_cancel(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_jobs_delete(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+/* ---- docs.c: GET /api/v1/openapi.json, /docs, /docs/<asset> ---- */
+
+enum MHD_Result api_docs_openapi(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_page(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+enum MHD_Result api_docs_asset(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 /* ---- admin.c: the /api/v1/admin/ endpoints (the admin token only) ---- */
 
 enum MHD_Result api_admin_tenant_create(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
@@ -299,6 +333,13 @@ EH_MUST_CHECK int api_publisher_check(api_publisher_t *pub);
  * the database was not there (the re-publisher will publish it).
  */
 EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key);
+/*
+ * Publishes a job event (cancelled, deleted) on eh.progress with a confirm,
+ * for the WebSocket relays of every eh-api process. EH_OK or EH_AGAIN,
+ * logged here, so callers may ignore it: a relay re-reads its silent jobs
+ * from PostgreSQL and makes the event up.
+ */
+int api_publisher_event(api_publisher_t *pub, const eh_job_t *job, eh_event_kind_t kind);
 
 /* ---- util.c: pure helpers (unit-tested) ---- */
 
@@ -324,13 +365,13 @@ EH_MUST_CHECK int api_util_parse_int(const char *s, int64_t min, int64_t max, in
 /* The format sniff of an upload: first non-blank line a JSON object, no NUL in the first 64 KiB. */
 #define API_SNIFF_NUL_WINDOW 65536
 typedef struct api_sniff {
-    uint64_t seen;     /* bytes fed so far */
-    int state;         /* private */
-    int verdict;       /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
+    uint64_t seen; /* bytes fed so far */
+    int state;     /* private */
+    int verdict;   /* 0: not decided yet; 1: accepted; -1: refused (reason says why) */
     const char *reason;
-    eh_buf_t line;     /* the first non-blank line so far */
+    eh_buf_t line; /* the first non-blank line so far */
     size_t max;
-    unsigned bom;      /* bytes of a leading UTF-8 BOM matched */
+    unsigned bom; /* bytes of a leading UTF-8 BOM matched */
 } api_sniff_t;
 
 void api_sniff_init(api_sniff_t *s, size_t max_line);

@@ -173,7 +173,8 @@ int api_auth_request(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq
     *res = MHD_YES;
     api_auth_input_t in = {
         .auth = rq->route->auth,
-        .scope = rq->route->scope,
+        /* A dry run stores nothing: any scope may ask for one (CONTRACT.md, "Dry run"). */
+        .scope = rq->route->body == API_BODY_STREAM ? api_upload_scope(c) : rq->route->scope,
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         .token_in_query = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token") != NULL,
     };

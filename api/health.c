@@ -1,11 +1,10 @@
-/* GET /healthz (the process serves) and GET /readyz (its three dependencies answer). */
+/* GET /healthz (the process serves) and GET /readyz (its three dependencies answer, as last checked). */
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
 #include "log.h"
-
-static const char SQL_PING[] = "SELECT 1";
+#include "readiness.h"
 
 enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
@@ -13,34 +12,11 @@ enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     return api_http_send_json(c, rq, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
-static bool postgres_ok(api_ctx_t *ctx)
-{
-    int status = EH_AGAIN;
-    eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
-    if (db == NULL)
-        return false;
-    bool ok = eh_db_exec(db, SQL_PING, 0, NULL) == EH_OK;
-    eh_db_pool_release(ctx->db, db);
-    return ok;
-}
-
-/* A probe only: a bucket gone missing is a broken deployment to report, not to repair from here. */
-static bool s3_ok(api_ctx_t *ctx)
-{
-    eh_s3_error_t err;
-    return eh_s3_bucket_exists(ctx->s3_probe, &err) == EH_OK;
-}
-
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    struct {
-        const char *name;
-        bool ok;
-    } checks[] = {
-        {"postgres", postgres_ok(ctx)},
-        {"rabbitmq", api_publisher_check(ctx->pub) == EH_OK},
-        {"s3", s3_ok(ctx)},
-    };
+    /* Verdicts kept fresh in the background (readiness.c): this never waits on a dependency. */
+    api_check_result_t checks[API_CHECK_COUNT];
+    (void)api_readiness_read(ctx->ready, checks);
     json_t *status = json_object();
     char failing[64] = "";
     for (size_t i = 0; i < EH_ARRAY_LEN(checks); i++) {

@@ -39,8 +39,12 @@
  */
 static const api_route_t routes[] = {
     {"POST", "/api/v1/files/upload", NULL, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_STREAM, 0},
+    {"GET", "/api/v1/jobs", api_jobs_list, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}", api_jobs_get, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"DELETE", "/api/v1/jobs/{id}", api_jobs_delete, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE, 0},
     {"GET", "/api/v1/jobs/{id}/errors", api_jobs_errors, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/api/v1/jobs/{id}/entries", api_jobs_entries, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/api/v1/jobs/{id}/cancel", api_jobs_cancel, API_AUTH_KEY, API_SCOPE_WRITE, API_BODY_NONE, 0},
     {"GET", "/ws/jobs/{id}", api_jobs_ws_fallback, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/healthz", api_health_live, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/readyz", api_health_ready, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
@@ -49,6 +53,9 @@ static const api_route_t routes[] = {
     {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
      API_BODY_COLLECT, 4096},
     {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
+    {"GET", "/api/v1/openapi.json", api_docs_openapi, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/docs", api_docs_page, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"GET", "/docs/{id}", api_docs_asset, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -143,9 +150,10 @@ static void log_request(const api_request_t *rq, enum MHD_RequestTerminationCode
     eh_log_field_int(&f, "bytes", (int64_t)rq->bytes);
     eh_log_field_int(&f, "duration_ms", eh_time_mono_ms() - rq->start_ms);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        eh_log_field_str(&f, "terminated", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
-                                           : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client closed"
-                                                                                         : "error");
+        eh_log_field_str(&f, "terminated",
+                         toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+                         : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client closed"
+                                                                       : "error");
     eh_log_emit_fields(EH_LOG_INFO, &f, "request");
 }
 
@@ -255,8 +263,7 @@ static enum MHD_Result collect_body(api_request_t *rq, const char *data, size_t 
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     EH_UNUSED(version);
     api_ctx_t *ctx = cls;
@@ -314,11 +321,11 @@ struct MHD_Daemon *api_http_start(api_ctx_t *ctx)
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* The logger goes first: options before it would log through MHD's own stderr printer. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_access, ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->http_threads, MHD_OPTION_END);
     if (d == NULL)
         eh_log_error("cannot start the HTTP daemon (libmicrohttpd)");
     return d;

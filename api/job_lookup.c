@@ -27,8 +27,8 @@ typedef struct waiter {
     const char *tenant_id; /* a row of another tenant is not this waiter's */
     eh_job_t *out;
     int rc;
-    bool done; /* answered */
-    bool lead; /* runs the next query */
+    bool done;           /* answered */
+    bool lead;           /* runs the next query */
     pthread_cond_t wake; /* its own, so that an answer wakes one thread, not all */
     struct waiter *next;
 } waiter_t;
@@ -62,8 +62,8 @@ void api_lookup_destroy(api_lookup_t *l)
     free(l);
 }
 
-PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams,
-                             const char *const *params, int *status)
+PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int nparams, const char *const *params,
+                             int *status)
 {
     PGconn *conn = eh_db_conn(db);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -112,8 +112,9 @@ static void run_batch(api_lookup_t *l, waiter_t *batch)
     for (waiter_t *w = batch; w != NULL; w = w->next) {
         w->rc = res != NULL ? EH_DECLINED : failed;
         for (int i = 0; res != NULL && i < PQntuples(res); i++) {
-            /* EH_JOBS_BY_IDS_SQL: column 13 is the tenant */
-            if (strcmp(PQgetvalue(res, i, 0), w->id) == 0 && strcmp(PQgetvalue(res, i, 13), w->tenant_id) == 0) {
+            /* EH_JOBS_BY_IDS_SQL: the column after EH_JOB_COLUMNS is the tenant */
+            if (strcmp(PQgetvalue(res, i, EH_JOB_COL_ID), w->id) == 0 &&
+                strcmp(PQgetvalue(res, i, EH_JOB_COL_COUNT), w->tenant_id) == 0) {
                 w->rc = eh_job_from_row(res, i, w->out);
                 break;
             }

@@ -6,23 +6,11 @@
 
 #include "api.h"
 #include "job.h"
+#include "job_queries.h"
 #include "job_store.h"
 #include "log.h"
+#include "params.h"
 #include "uuid.h"
-
-#define ERRORS_LIMIT_DEFAULT 100
-#define ERRORS_LIMIT_MAX 1000
-#define OFFSET_MAX 1000000000000000LL
-
-/*
- * One statement, so that total and page come from one snapshot. total is
- * jobs.lines_invalid: the worker commits it with the job_errors rows of the
- * same batch, so it equals their count without counting them per page.
- */
-static const char SQL_ERRORS_PAGE[] =
-    "SELECT j.lines_invalid, e.line_no, e.reason FROM jobs j "
-    "LEFT JOIN LATERAL (SELECT line_no, reason FROM job_errors WHERE job_id = j.id "
-    "ORDER BY line_no LIMIT $2 OFFSET $3) e ON true WHERE j.id = $1 AND j.tenant_id = $4 ORDER BY e.line_no";
 
 /* id is a valid UUID (id_len == EH_UUID_STRLEN); the JSON answers spell it as PostgreSQL does. */
 static void lowercase_id(char out[EH_UUID_STRLEN + 1], const char *id, size_t id_len)
@@ -49,7 +37,7 @@ static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
 }
 
 
-static enum MHD_Result answer_load_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
+enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
 {
     if (rc == EH_DECLINED)
         return not_found(c, rq);
@@ -69,7 +57,7 @@ bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, e
     lowercase_id(idbuf, rq->id, rq->id_len);
     int rc = api_lookup_job(ctx->lookup, idbuf, rq->caller.tenant_id, job);
     if (rc != EH_OK) {
-        *answer = answer_load_failure(c, rq, rc);
+        *answer = api_jobs_answer_failure(c, rq, rc);
         return false;
     }
     return true;
@@ -86,30 +74,28 @@ enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_reque
     return api_http_send_json(c, rq, MHD_HTTP_OK, body);
 }
 
-static int parse_query_int(struct MHD_Connection *c, const char *name, int64_t def, int64_t min, int64_t max,
-                           int64_t *out)
+bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[EH_UUID_STRLEN + 1],
+                         enum MHD_Result *answer)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    if (v == NULL) {
-        *out = def;
-        return EH_OK;
+    if (!eh_uuid_valid(rq->id, rq->id_len)) {
+        *answer = bad_id(c, rq);
+        return false;
     }
-    return api_util_parse_int(v, min, max, out);
+    lowercase_id(out, rq->id, rq->id_len);
+    return true;
 }
 
-static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, int64_t offset)
+static json_t *errors_body(const char *id, const api_jobq_error_page_t *page, int64_t limit, int64_t offset)
 {
     json_t *list = json_array();
-    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:o}", "job_id", id,
-                             "total", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "limit",
-                             (json_int_t)limit, "offset", (json_int_t)offset, "errors", list);
+    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "job_id", id, "total", (json_int_t)page->total,
+                             "limit", (json_int_t)limit, "offset", (json_int_t)offset, "truncated", page->truncated,
+                             "errors", list);
     if (body == NULL)
         return NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetisnull(res, i, 1))
-            continue; /* the LEFT JOIN row of a job without errors on this page */
-        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
-                              "reason", PQgetvalue(res, i, 2));
+    for (size_t i = 0; i < page->count; i++) {
+        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)page->errors[i].line_no, "reason",
+                              page->errors[i].reason);
         if (e == NULL || json_array_append_new(list, e) != 0) {
             json_decref(body);
             return NULL;
@@ -118,39 +104,37 @@ static json_t *errors_page(const PGresult *res, const char *id, int64_t limit, i
     return body;
 }
 
+/*
+ * GET /api/v1/jobs/<id>/errors: offset pages over the stored rows (at most
+ * EH_MAX_ERRORS_STORED); beyond them an empty page; truncated when the job
+ * counted more invalid lines than it stored.
+ */
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
-    const char *id = rq->id;
-    size_t id_len = rq->id_len;
-    if (!eh_uuid_valid(id, id_len))
-        return bad_id(c, rq);
+    char id[EH_UUID_STRLEN + 1];
+    enum MHD_Result answer;
+    if (!api_jobs_request_id(c, rq, id, &answer))
+        return answer;
     int64_t limit, offset;
-    if (parse_query_int(c, "limit", ERRORS_LIMIT_DEFAULT, 1, ERRORS_LIMIT_MAX, &limit) != EH_OK)
-        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_limit",
-                                   "limit must be a whole number from 1 to 1000");
-    if (parse_query_int(c, "offset", 0, 0, OFFSET_MAX, &offset) != EH_OK)
-        return api_http_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "invalid_offset",
-                                   "offset must be a whole number, 0 or more");
-    char idbuf[EH_UUID_STRLEN + 1], lim[24], off[24];
-    lowercase_id(idbuf, id, id_len);
-    snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-    snprintf(off, sizeof(off), "%lld", (long long)offset);
-    const char *params[] = {idbuf, lim, off, rq->caller.tenant_id};
-
+    if (api_params_int(c, rq, "limit", API_JOBQ_ERRORS_LIMIT_DEFAULT, 1, API_JOBQ_ERRORS_LIMIT_MAX, &limit, &answer) !=
+            EH_OK ||
+        api_params_int(c, rq, "offset", 0, 0, API_JOBQ_ERRORS_OFFSET_MAX, &offset, &answer) != EH_OK)
+        return answer;
+    api_jobq_errors_req_t req = {
+        .tenant_id = rq->caller.tenant_id, .job_id = id, .limit = (int)limit, .offset = offset, .after_line = 0};
     int status = EH_AGAIN;
     eh_db_t *db = eh_db_pool_acquire(ctx->db, API_DB_WAIT_MS, &status);
     if (db == NULL)
         return db_unavailable(c, rq);
-    PGresult *res = api_query_prepared(db, "eh_api_job_errors", SQL_ERRORS_PAGE, 4, params, &status);
+    api_jobq_error_page_t page;
+    int rc = api_jobq_errors(db, &req, &page);
     eh_db_pool_release(ctx->db, db);
-    if (res == NULL)
-        return answer_load_failure(c, rq, status);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return not_found(c, rq);
+    if (rc != EH_OK) {
+        api_jobq_error_page_free(&page);
+        return api_jobs_answer_failure(c, rq, rc);
     }
-    json_t *body = errors_page(res, idbuf, limit, offset);
-    PQclear(res);
+    json_t *body = errors_body(id, &page, limit, offset);
+    api_jobq_error_page_free(&page);
     if (body == NULL)
         return MHD_NO;
     return api_http_send_json(c, rq, MHD_HTTP_OK, body);

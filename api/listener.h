@@ -2,13 +2,15 @@
  * listener.h - the one listening socket of eh-api (REST and WebSocket on the
  * same host and port).
  *
- * An acceptor thread accepts each connection and peeks (MSG_PEEK) at the
- * start of its request without consuming it. `GET /ws/...` goes to the
- * WebSocket hook when one is registered; everything else (and /ws/ while no
- * hook is registered) goes to the HTTP handler. A connection that sends
- * nothing decisive within the deadline is closed, so a silent client cannot
- * hold the acceptor. A connection handed to the HTTP side stays there for
- * all its keep-alive requests.
+ * An acceptor thread accepts each connection and holds it until its
+ * request head (up to the blank line) has arrived, looking with MSG_PEEK
+ * without consuming it. `GET /ws/...` then goes to the WebSocket hook when
+ * one is registered; everything else (and /ws/ while no hook is
+ * registered) goes to the HTTP handler. A connection whose head is not
+ * complete within the deadline is closed, and each client address may hold
+ * only so many connections here (listener.c says why), so that neither a
+ * silent nor a slow client can hold the service. A connection handed to the
+ * HTTP side stays there for all its keep-alive requests.
  */
 #ifndef EH_API_LISTENER_H
 #define EH_API_LISTENER_H
@@ -24,14 +26,18 @@ typedef int (*api_http_adopt_fn)(int fd, const struct sockaddr *addr, socklen_t 
 
 typedef struct api_listener api_listener_t;
 
+typedef struct api_listener_limits {
+    int max_pending;         /* connections held while their head arrives; when full the oldest gives way */
+    int pending_per_peer;    /* of those, per client address; more are closed at accept */
+    int64_t head_timeout_ms; /* from accept to the end of the request head */
+} api_listener_limits_t;
+
 /*
  * Binds host:port (SO_REUSEADDR; port 0 picks a free one) and listens.
- * max_pending bounds the connections waiting for their first bytes,
- * peek_timeout_ms how long each may wait. New listener, or NULL after
- * logging why.
+ * New listener, or NULL after logging why.
  */
-EH_MUST_CHECK api_listener_t *api_listener_create(const char *host, int port, int max_pending,
-                                                  int64_t peek_timeout_ms, api_http_adopt_fn http, void *http_ud);
+EH_MUST_CHECK api_listener_t *api_listener_create(const char *host, int port, const api_listener_limits_t *lim,
+                                                  api_http_adopt_fn http, void *http_ud);
 
 /* Registers the WebSocket relay; call before api_listener_start. fn NULL unregisters. */
 void api_listener_set_ws_hook(api_listener_t *l, api_ws_adopt_fn fn, void *ud);

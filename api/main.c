@@ -21,11 +21,14 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cursor.h"
 #include "config.h"
 #include "keyring.h"
 #include "listener.h"
 #include "backoff.h"
 #include "log.h"
+#include "readiness.h"
+#include "rlimit.h"
 #include "migrate.h"
 #include "timefmt.h"
 #include "ws_relay.h"
@@ -35,6 +38,7 @@
 #define MIGRATE_DB_WAIT_MS 60000
 #define S3_PUT_IDLE_MS 30000
 #define S3_PROBE_IDLE_MS 2000
+#define READINESS_FIRST_WAIT_MS 5000
 #define HEALTHCHECK_TIMEOUT_S 3
 #define WS_CLOSE_GRACE_MS 2000 /* WebSocket clients answering our close (1001) at shutdown */
 
@@ -85,8 +89,9 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
             return EH_OK;
         int64_t delay = eh_backoff_next(&backoff);
         if (rc != EH_AGAIN || eh_time_mono_ms() + delay > deadline) {
-            eh_log_kv(EH_LOG_ERROR, json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code,
-                                              "s3_message", err.message),
+            eh_log_kv(EH_LOG_ERROR,
+                      json_pack("{s:i, s:s, s:s}", "http_status", err.http_status, "s3_code", err.code, "s3_message",
+                                err.message),
                       "the bucket cannot be used");
             return EH_ERR;
         }
@@ -138,11 +143,14 @@ static int serve(const eh_config_t *cfg)
         return 1;
     }
     eh_config_log(cfg);
+    (void)eh_rlimit_raise_nofile();
     api_auth_log_mode(cfg);
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
     }
+    if (api_cursor_configure(cfg->cursor_secret, cfg->database_url) != EH_OK)
+        goto out;
     if (eh_s3_global_init() != EH_OK)
         goto out;
     s3_inited = true;
@@ -161,6 +169,9 @@ static int serve(const eh_config_t *cfg)
     ctx.pub = api_publisher_create(cfg, ctx.db);
     if (ctx.pub == NULL || api_publisher_start(ctx.pub) != EH_OK)
         goto out;
+    ctx.ready = api_readiness_create(&ctx, cfg->readyz_refresh_ms);
+    if (ctx.ready == NULL || api_readiness_start(ctx.ready) != EH_OK)
+        goto out;
     ctx.offload = api_offload_create();
     ctx.lookup = api_lookup_create(ctx.db);
     ctx.keys = api_keyring_create(cfg->database_url, ctx.db, cfg->rate_limit_rps, cfg->rate_limit_burst);
@@ -175,8 +186,12 @@ static int serve(const eh_config_t *cfg)
     api_ws_set_keyring(ws, ctx.keys);
     if (api_ws_start(ws) != EH_OK)
         goto out;
-    listener = api_listener_create(cfg->http_host, (int)cfg->http_port, (int)cfg->http_max_connections,
-                                   cfg->http_timeout_s * 1000, api_http_adopt, daemon);
+    /* /readyz answers from the first verdicts on: they come before the first connection is accepted. */
+    api_readiness_wait_first(ctx.ready, READINESS_FIRST_WAIT_MS);
+    api_listener_limits_t lim = {.max_pending = (int)cfg->http_max_connections,
+                                 .pending_per_peer = (int)cfg->http_pending_per_ip,
+                                 .head_timeout_ms = cfg->http_head_timeout_ms};
+    listener = api_listener_create(cfg->http_host, (int)cfg->http_port, &lim, api_http_adopt, daemon);
     if (listener == NULL)
         goto out;
     api_listener_set_ws_hook(listener, api_ws_adopt, ws);
@@ -198,6 +213,7 @@ out:
     }
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_readiness_destroy(ctx.ready); /* before what its checks use */
     api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);

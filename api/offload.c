@@ -69,13 +69,15 @@ static void *offload_main(void *p)
     offload_job_t *job = p;
     api_offload_t *o = job->owner;
     job->work(job->arg);
-    MHD_resume_connection(job->conn);
+    if (job->conn != NULL)
+        MHD_resume_connection(job->conn);
     free(job);
     work_done(o);
     return NULL;
 }
 
-int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg)
+/* Starts work(arg) on a detached thread, counted in o->running; c (when not NULL) is suspended first. */
+static int start(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg)
 {
     offload_job_t *job = malloc(sizeof(*job));
     if (job == NULL)
@@ -91,7 +93,8 @@ int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn w
     o->running++;
     pthread_mutex_unlock(&o->lock);
     /* Suspended before the thread exists, so that its resume can never come first. */
-    MHD_suspend_connection(c);
+    if (c != NULL)
+        MHD_suspend_connection(c);
     pthread_t t;
     if (rc == 0)
         rc = pthread_create(&t, &attr, offload_main, job);
@@ -99,10 +102,21 @@ int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn w
     if (rc == 0)
         return EH_OK;
     eh_log_kv(EH_LOG_WARN, json_pack("{s:i}", "errno", rc), "cannot start a thread for the work of a request");
-    MHD_resume_connection(c);
+    if (c != NULL)
+        MHD_resume_connection(c);
     free(job);
     work_done(o);
     return EH_ERR;
+}
+
+int api_offload_run(api_offload_t *o, struct MHD_Connection *c, api_offload_fn work, void *arg)
+{
+    return start(o, c, work, arg);
+}
+
+int api_offload_detached(api_offload_t *o, api_offload_fn work, void *arg)
+{
+    return start(o, NULL, work, arg);
 }
 
 void api_offload_drain(api_offload_t *o)

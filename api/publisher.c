@@ -8,14 +8,18 @@
  * answers (eh_job_queue_republish).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
+#include "event.h"
 #include "job_queue.h"
 #include "keepalive.h"
 #include "log.h"
 #include "mq.h"
 #include "stop.h"
+#include "timefmt.h"
 
 #define CONFIRM_TIMEOUT_MS 5000
 #define REPUBLISH_EVERY_MS 1000
@@ -27,7 +31,7 @@ struct api_publisher {
     const eh_config_t *cfg;
     eh_db_pool_t *pool;
     eh_mq_keepalive_cfg_t mq_cfg;
-    pthread_mutex_t mu;   /* guards broker */
+    pthread_mutex_t mu;     /* guards broker */
     eh_keepalive_t *broker; /* the eh_mq_t, with the topology declared, reopened with back-off */
     eh_stop_t *stop;
     bool started;
@@ -158,4 +162,28 @@ int api_publisher_start(api_publisher_t *pub)
     }
     pub->started = true;
     return EH_OK;
+}
+
+int api_publisher_event(api_publisher_t *pub, const eh_job_t *job, eh_event_kind_t kind)
+{
+    size_t len = 0;
+    char *body = eh_event_encode(job, kind, eh_time_now_ms(), &len);
+    if (body == NULL)
+        return EH_AGAIN;
+    char key[EH_EVENT_ROUTING_KEY_LEN];
+    eh_event_routing_key(job->id, key);
+    pthread_mutex_lock(&pub->mu);
+    int rc = EH_AGAIN;
+    eh_mq_t *mq = broker_locked(pub);
+    if (mq != NULL) {
+        rc = eh_mq_publish_confirmed(mq, EH_MQ_PROGRESS_EXCHANGE, key, body, len, CONFIRM_TIMEOUT_MS);
+        if (rc != EH_OK)
+            eh_keepalive_broken(pub->broker); /* a late confirm must not be taken for the next message's */
+    }
+    pthread_mutex_unlock(&pub->mu);
+    free(body);
+    if (rc != EH_OK)
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", job->id, "event", eh_event_name(kind)),
+                  "event not published; WebSocket relays make it up from the database");
+    return rc == EH_OK ? EH_OK : EH_AGAIN;
 }

@@ -93,8 +93,9 @@ api_put_stream_t *api_put_stream_start(eh_s3_t *s3, const char *key, int fd, uin
     }
     int rc = pthread_create(&ps->thread, NULL, put_main, ps);
     if (rc != 0) {
-        eh_log_kv(EH_LOG_WARN, json_pack("{s:i}", "errno", rc), "cannot start the streaming PUT; the upload is "
-                                                                 "stored after it has arrived");
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:i}", "errno", rc),
+                  "cannot start the streaming PUT; the upload is "
+                  "stored after it has arrived");
         pthread_cond_destroy(&ps->more);
         pthread_mutex_destroy(&ps->lock);
         free(ps);

@@ -71,6 +71,20 @@ enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, 
     return api_http_send_json_header(c, rq, status, body, NULL, NULL);
 }
 
+enum MHD_Result api_http_send_empty(struct MHD_Connection *c, api_request_t *rq, int status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_add_response_header(resp, "Server", "event-horizon");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES)
+        rq->status = status;
+    return ok;
+}
+
 enum MHD_Result api_http_send_error(struct MHD_Connection *c, api_request_t *rq, int status, const char *code,
                                     const char *message)
 {

@@ -38,6 +38,19 @@ api_ws_frame_t *api_ws_frame_from_job(const eh_job_t *job, bool snapshot, int64_
     return f;
 }
 
+api_ws_frame_t *api_ws_frame_gone(const char *job_id, int64_t seq, int64_t now_ms)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "job_id", job_id, "event", eh_event_name(EH_EVENT_DELETED), "seq",
+                          (json_int_t)seq, "emitted_at", eh_job_time_json(now_ms));
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return NULL;
+    api_ws_frame_t *f = api_ws_frame_new(text, strlen(text), seq, true, false);
+    free(text);
+    return f;
+}
+
 unsigned char *api_ws_frame_payload(api_ws_frame_t *f)
 {
     return f->buf + LWS_PRE;

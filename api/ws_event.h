@@ -28,7 +28,7 @@
 typedef struct api_ws_frame {
     int refs;
     int64_t seq;      /* the job's event_seq this frame reflects */
-    bool terminal;    /* completed / failed (or a final snapshot): the session closes with 1000 after it */
+    bool terminal;    /* completed / failed / cancelled / deleted (or a final snapshot): close with 1000 after it */
     bool coalescable; /* started / progress: may give way to a newer event when a queue is full */
     size_t len;
     unsigned char buf[]; /* LWS_PRE + len bytes */
@@ -44,6 +44,12 @@ EH_MUST_CHECK api_ws_frame_t *api_ws_frame_new(const char *json, size_t len, int
  * job->seq, emitted_at is now_ms. NULL on out of memory.
  */
 EH_MUST_CHECK api_ws_frame_t *api_ws_frame_from_job(const eh_job_t *job, bool snapshot, int64_t now_ms);
+/*
+ * The terminal frame of a job found gone (deleted while its "deleted" event
+ * was lost): {"job_id", "event": "deleted", "seq", "emitted_at"}; the job
+ * object itself no longer exists. NULL on out of memory.
+ */
+EH_MUST_CHECK api_ws_frame_t *api_ws_frame_gone(const char *job_id, int64_t seq, int64_t now_ms);
 /* The JSON payload (what lws_write takes). */
 unsigned char *api_ws_frame_payload(api_ws_frame_t *f);
 void api_ws_frame_ref(api_ws_frame_t *f);

@@ -16,19 +16,20 @@
 #include "db.h"
 #include "job_store.h"
 #include "log.h"
+#include "peers.h"
 #include "timefmt.h"
 #include "ws_consumer.h"
 #include "ws_event.h"
 
-#define NBUCKETS 1024          /* job map buckets (power of two); jobs with subscribers only */
-#define INBOX_MAX 65536        /* events waiting for the service thread; beyond, drop and re-read the jobs */
+#define NBUCKETS 1024               /* job map buckets (power of two); jobs with subscribers only */
+#define INBOX_MAX 65536             /* events waiting for the service thread; beyond, drop and re-read the jobs */
 #define INBOX_MAX_BYTES (32u << 20) /* the same bound in bytes */
-#define PENDING_FDS_MAX 4096   /* sockets waiting for adoption */
-#define TICK_MS 1000           /* the service thread's timer: safety poll, shutdown deadline */
-#define SAFETY_POLL_MS 5000    /* a job silent this long is re-read from PostgreSQL */
-#define POLL_BATCH 256         /* jobs re-read by one statement (one round trip blocks the service thread) */
-#define HANDSHAKE_TIMEOUT_S 10 /* an adopted socket must finish its HTTP request within this */
-#define HEADER_POOL 64         /* requests lws parses at once; more wait for a free header table */
+#define PENDING_FDS_MAX 4096        /* sockets waiting for adoption */
+#define TICK_MS 1000                /* the service thread's timer: safety poll, shutdown deadline */
+#define SAFETY_POLL_MS 5000         /* a job silent this long is re-read from PostgreSQL */
+#define POLL_BATCH 256              /* jobs re-read by one statement (one round trip blocks the service thread) */
+#define HANDSHAKE_TIMEOUT_S 10      /* an adopted socket must finish its HTTP request within this */
+#define HEADER_POOL 64              /* requests lws parses at once; more wait for a free header table */
 #define PROTOCOL_NAME "eh-progress"
 
 typedef struct session session_t;
@@ -40,10 +41,11 @@ struct session {
     job_subs_t *job;
     session_t *prev, *next; /* in job->sessions */
     api_ws_queue_t q;
-    bool established; /* the handshake answer is out: writes may be requested */
-    bool final_sent;  /* the terminal frame is written: close with 1000 on the next writeable */
-    int close_code;   /* non-zero: close with this code on the next writeable (shutdown) */
-    size_t rx_bytes;  /* bytes of the client message being received */
+    bool established;    /* the handshake answer is out: writes may be requested */
+    bool final_sent;     /* the terminal frame is written: close with 1000 on the next writeable */
+    int close_code;      /* non-zero: close with this code on the next writeable (shutdown) */
+    size_t rx_bytes;     /* bytes of the client message being received */
+    api_peer_key_t peer; /* the client's address, counted in ws->peers */
 };
 
 /* A job with at least one session; freed with its last session. */
@@ -83,6 +85,7 @@ struct api_ws {
     eh_keepalive_t *db; /* the service thread's eh_db_t, reopened with back-off */
     job_subs_t *buckets[NBUCKETS];
     int nsessions;
+    api_peers_t *peers; /* sessions per client address (EH_WS_MAX_PER_IP) */
     bool closing_all;
     bool done;
     int64_t stop_deadline_ms;
@@ -138,18 +141,25 @@ static void job_remove(api_ws_t *ws, job_subs_t *job)
 
 /* ---- sessions ----------------------------------------------------------- */
 
-static session_t *session_create(api_ws_t *ws, struct lws *wsi, const char *job_id)
+static session_t *session_create(api_ws_t *ws, struct lws *wsi, const char *job_id, const api_peer_key_t *peer)
 {
     session_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    if (api_peers_add(ws->peers, peer) != EH_OK) {
+        free(s);
+        return NULL;
+    }
+    s->peer = *peer;
     if (api_ws_queue_init(&s->q, (int)ws->cfg->ws_queue_len) != EH_OK) {
+        api_peers_remove(ws->peers, peer);
         free(s);
         return NULL;
     }
     job_subs_t *job = job_get(ws, job_id);
     if (job == NULL) {
         api_ws_queue_free(&s->q);
+        api_peers_remove(ws->peers, peer);
         free(s);
         return NULL;
     }
@@ -179,6 +189,7 @@ static void session_destroy(api_ws_t *ws, session_t *s)
     if (--job->count == 0)
         job_remove(ws, job);
     ws->nsessions--;
+    api_peers_remove(ws->peers, &s->peer);
     api_ws_queue_free(&s->q);
     free(s);
 }
@@ -226,6 +237,17 @@ static void catch_up(job_subs_t *job, const eh_job_t *j, int64_t now)
     api_ws_frame_unref(f);
 }
 
+/* The highest seq any session of job has accepted (a snapshot may be ahead of seq_seen). */
+static int64_t last_seq(const job_subs_t *job)
+{
+    int64_t seq = job->seq_seen;
+    for (const session_t *s = job->sessions; s != NULL; s = s->next) {
+        if (s->q.last_seq > seq)
+            seq = s->q.last_seq;
+    }
+    return seq < 0 ? 0 : seq;
+}
+
 /* Re-reads the n jobs whose ids are in the array literal ids ("{id,id,...}") in one round trip. */
 static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
 {
@@ -244,6 +266,21 @@ static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
         if (job != NULL)
             catch_up(job, &j, now);
         eh_job_clear(&j);
+    }
+    /* A polled job with no row was deleted and its "deleted" event never came: end its sessions now. */
+    for (const char *id = ids + 1; strlen(id) >= EH_UUID_STRLEN; id += EH_UUID_STRLEN + 1) {
+        bool found = false;
+        for (int r = 0; r < PQntuples(res) && !found; r++)
+            found = strncmp(PQgetvalue(res, r, 0), id, EH_UUID_STRLEN) == 0;
+        char one[EH_UUID_STRLEN + 1];
+        memcpy(one, id, EH_UUID_STRLEN);
+        one[EH_UUID_STRLEN] = '\0';
+        job_subs_t *job = found ? NULL : job_find(ws, one);
+        api_ws_frame_t *f = job != NULL ? api_ws_frame_gone(one, last_seq(job) + 1, eh_time_now_ms()) : NULL;
+        if (f != NULL) {
+            fan_out(job, f, now);
+            api_ws_frame_unref(f);
+        }
     }
     PQclear(res);
 }
@@ -426,12 +463,22 @@ static int on_confirm_upgrade(api_ws_t *ws, struct lws *wsi)
         eh_log_warn("WebSocket connection limit reached (EH_WS_MAX_CONNECTIONS)");
         return refuse(wsi, 503, "too_many_connections", "too many WebSocket connections; try again later");
     }
+    api_peer_key_t peer;
+    (void)api_peer_key_of_fd(lws_get_socket_fd(wsi), &peer);
+    if (ws->cfg->ws_max_per_ip > 0 && api_peers_count(ws->peers, &peer) >= ws->cfg->ws_max_per_ip) {
+        char addr[64];
+        api_peer_key_format(&peer, addr, sizeof(addr));
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:s}", "peer", addr),
+                  "WebSocket per-address limit reached (EH_WS_MAX_PER_IP)");
+        return refuse(wsi, 503, "too_many_connections",
+                      "too many WebSocket connections from this address; try again later");
+    }
     job_subs_t *job = job_find(ws, id);
     if (job != NULL && job->count >= ws->cfg->ws_max_per_job) {
         eh_log_kv(EH_LOG_WARN, json_pack("{s:s}", "job_id", id), "WebSocket per-job limit reached (EH_WS_MAX_PER_JOB)");
         return refuse(wsi, 503, "too_many_connections", "too many WebSocket connections for this job; try again later");
     }
-    session_t *s = session_create(ws, wsi, id);
+    session_t *s = session_create(ws, wsi, id, &peer);
     if (s == NULL)
         return refuse(wsi, 503, "out_of_memory", "try again later");
     eh_db_t *db = service_db(ws);
@@ -728,10 +775,11 @@ api_ws_t *api_ws_create(const eh_config_t *cfg)
     ws->cfg = cfg;
     atomic_init(&ws->stopping, false);
     atomic_init(&ws->grace_ms, 0);
-    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS,
-                                 DB_BACKOFF_MAX_MS);
-    if (ws->db == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
+    ws->db = eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, DB_BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS);
+    ws->peers = api_peers_create();
+    if (ws->db == NULL || ws->peers == NULL || pthread_mutex_init(&ws->mu, NULL) != 0) {
         eh_keepalive_destroy(ws->db);
+        api_peers_destroy(ws->peers);
         free(ws);
         return NULL;
     }
@@ -821,6 +869,7 @@ void api_ws_destroy(api_ws_t *ws)
         ws->inbox_head = next;
     }
     eh_keepalive_destroy(ws->db);
+    api_peers_destroy(ws->peers);
     pthread_mutex_destroy(&ws->mu);
     free(ws);
 }

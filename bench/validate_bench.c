@@ -130,8 +130,8 @@ int main(void)
         lens[i] = strlen(SAMPLE[i]);
         total += lens[i];
     }
-    printf("sample lines: %zu, mean %zu bytes; %d lines per round, best of %d, CPU time\n", NSAMPLE,
-           total / NSAMPLE, LINES, ROUNDS);
+    printf("sample lines: %zu, mean %zu bytes; %d lines per round, best of %d, CPU time\n", NSAMPLE, total / NSAMPLE,
+           LINES, ROUNDS);
 
     eh_buf_t rows = EH_BUF_INIT;
     worker_entry_t e = {0};
@@ -154,8 +154,7 @@ int main(void)
         if (jans > best_jansson)
             best_jansson = jans;
     }
-    printf("validate + COPY row (worker_validate_line):  %8.0f lines/s  (%.2f us/line)\n", best_ours,
-           1e6 / best_ours);
+    printf("validate + COPY row (worker_validate_line):  %8.0f lines/s  (%.2f us/line)\n", best_ours, 1e6 / best_ours);
     printf("jansson load + dumps + COPY row (reference):  %8.0f lines/s  (%.2f us/line)\n", best_jansson,
            1e6 / best_jansson);
     worker_entry_clear(&e);

@@ -17,7 +17,10 @@ typedef struct eh_buf {
     size_t cap; /* bytes allocated; len <= cap */
 } eh_buf_t;
 
-#define EH_BUF_INIT {NULL, 0, 0}
+#define EH_BUF_INIT                                                                                                    \
+    {                                                                                                                  \
+        NULL, 0, 0                                                                                                     \
+    }
 
 /*
  * Makes room for at least `extra` more bytes after len, so that the caller

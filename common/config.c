@@ -45,8 +45,7 @@ static const cf_row_t rows[] = {
     {"EH_DATABASE_URL", CF_URL, 0, 0, "postgresql://eh@127.0.0.1:5432/eh", OFF(database_url), true,
      "PostgreSQL connection URI", "postgresql|postgres"},
     {"EH_DB_POOL_SIZE", CF_INT, 1, 256, "8", OFF(db_pool_size), false, "PostgreSQL connections of eh-api", NULL},
-    {"EH_AMQP_URL", CF_URL, 0, 0, "amqp://guest:guest@127.0.0.1:5672/", OFF(amqp_url), true, "RabbitMQ URI",
-     "amqp"},
+    {"EH_AMQP_URL", CF_URL, 0, 0, "amqp://guest:guest@127.0.0.1:5672/", OFF(amqp_url), true, "RabbitMQ URI", "amqp"},
     {"EH_AMQP_HEARTBEAT_S", CF_INT, 0, 3600, "30", OFF(amqp_heartbeat_s), false,
      "AMQP heartbeat interval in seconds (0: off)", NULL},
     {"EH_S3_ENDPOINT", CF_STRING, 0, 0, "127.0.0.1:9000", OFF(s3_endpoint), false, "S3 server as host:port", NULL},
@@ -114,8 +113,33 @@ static const cf_row_t rows[] = {
      "S3 secret key of eh-worker (empty: EH_S3_SECRET_KEY)", NULL},
 
     /* abuse and faults (issue 11) */
+    {"EH_HTTP_PENDING_PER_IP", CF_INT, 1, 100000, "256", OFF(http_pending_per_ip), false,
+     "connections one client address may hold open before their request head is complete; more are closed at once",
+     NULL},
+    {"EH_HTTP_HEAD_TIMEOUT_MS", CF_INT, 100, 600000, "10000", OFF(http_head_timeout_ms), false,
+     "time from accept to the end of the request head (request line and headers); a slower client is disconnected",
+     NULL},
+    {"EH_WS_MAX_PER_IP", CF_INT, 0, 1000000, "256", OFF(ws_max_per_ip), false,
+     "open WebSocket sessions per client address at most (0: no limit)", NULL},
+    {"EH_READYZ_REFRESH_MS", CF_INT, 100, 60000, "1000", OFF(readyz_refresh_ms), false,
+     "how often the readiness of PostgreSQL, RabbitMQ and S3 is checked in the background for /readyz", NULL},
 
     /* job API depth (issue 12) */
+    {"EH_CURSOR_SECRET", CF_STRING, 0, 0, "derive", OFF(cursor_secret), true,
+     "key that signs page cursors, at least 16 bytes; 'derive': from EH_DATABASE_URL (every replica of a deployment "
+     "agrees, cursors survive restarts); 'random': drawn at start (cursors die with the process)",
+     NULL},
+    {"EH_ENTRIES_SCAN_LINES", CF_INT, 1000, 100000000, "100000", OFF(entries_scan_lines), false,
+     "a filtered entries page looks at no more than this many lines; its next_cursor resumes the scan", NULL},
+    {"EH_RETENTION_DAYS", CF_INT, 0, 36500, "0", OFF(retention_days), false,
+     "terminal jobs that ended this many days ago are deleted in the background (0: kept forever)", NULL},
+    {"EH_SPOOL_MAX_BYTES", CF_INT, 0, 1024 * GIB, "4294967296", OFF(spool_max_bytes), false,
+     "bytes all uploads may hold in EH_SPOOL_DIR together; beyond it an upload gets 503 + Retry-After (0: no limit)",
+     NULL},
+    {"EH_IDEMPOTENCY_TTL_S", CF_INT, 1, 30 * 86400, "86400", OFF(idempotency_ttl_s), false,
+     "seconds an upload's Idempotency-Key gives its first answer again", NULL},
+    {"EH_SWAGGER_UI_DIR", CF_STRING, 0, 0, "node_modules/swagger-ui-dist", OFF(swagger_ui_dir), false,
+     "folder of the swagger-ui-dist package, served under /docs", NULL},
 
     /* GraphQL (issue 13) */
 
@@ -288,18 +312,86 @@ void eh_config_free(eh_config_t *cfg)
     }
 }
 
-/* URLs keep their shape with the password replaced: amqp://guest:***@host/ */
+/* Query parameters whose value is a secret: password, sslpassword, and anything named like a key or token. */
+static bool secret_param(const char *name, size_t len)
+{
+    static const char *const words[] = {"pass", "secret", "token", "key"};
+    for (size_t w = 0; w < EH_ARRAY_LEN(words); w++) {
+        size_t wl = strlen(words[w]);
+        for (size_t i = 0; i + wl <= len; i++)
+            if (strncasecmp(name + i, words[w], wl) == 0)
+                return true;
+    }
+    return false;
+}
+
+int eh_config_mask_url(const char *url, char *out, size_t outlen)
+{
+    size_t len = strlen(url), o = 0;
+    const char *scheme_end = strstr(url, "://");
+    const char *query = strchr(url, '?');
+    const char *userinfo_end = NULL;
+    if (scheme_end != NULL) {
+        /* The userinfo ends at the last '@' before the query: a password may hold '@' when not percent-encoded. */
+        for (const char *p = scheme_end + 3; *p != '\0' && (query == NULL || p < query); p++)
+            if (*p == '@')
+                userinfo_end = p;
+    }
+#define PUT(ptr, n)                                                                                                    \
+    do {                                                                                                               \
+        size_t n_ = (n);                                                                                               \
+        if (o + n_ >= outlen)                                                                                          \
+            return EH_ERR;                                                                                             \
+        memcpy(out + o, (ptr), n_);                                                                                    \
+        o += n_;                                                                                                       \
+    } while (0)
+    const char *p = url;
+    const char *colon =
+        userinfo_end != NULL ? memchr(scheme_end + 3, ':', (size_t)(userinfo_end - scheme_end - 3)) : NULL;
+    if (colon != NULL) { /* user:password@ (a user alone holds no secret) */
+        PUT(url, (size_t)(colon + 1 - url));
+        PUT("***", 3);
+        p = userinfo_end;
+    }
+    if (query == NULL) {
+        PUT(p, len - (size_t)(p - url));
+    } else {
+        PUT(p, (size_t)(query - p) + 1);
+        for (const char *q = query + 1; *q != '\0';) {
+            size_t plen = strcspn(q, "&#");
+            const char *eq = memchr(q, '=', plen);
+            if (eq != NULL && secret_param(q, (size_t)(eq - q))) {
+                PUT(q, (size_t)(eq - q) + 1);
+                PUT("***", 3);
+            } else {
+                PUT(q, plen);
+            }
+            q += plen;
+            if (*q == '\0')
+                break;
+            PUT(q, 1);
+            if (*q == '#') {
+                PUT(q + 1, strlen(q + 1)); /* a fragment: libpq and librabbitmq ignore it; keep it as is */
+                break;
+            }
+            q++;
+        }
+    }
+#undef PUT
+    out[o] = '\0';
+    return EH_OK;
+}
+
+/* URLs keep their shape with secrets replaced: amqp://guest:***@host/, postgresql://h/db?password=*** */
 static json_t *masked_url(const char *url)
 {
-    const char *scheme_end = strstr(url, "://");
-    const char *at = strrchr(url, '@');
-    if (scheme_end == NULL || at == NULL || at < scheme_end)
-        return json_string(url);
-    const char *colon = memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3));
-    const char *cut = colon != NULL ? colon + 1 : scheme_end + 3;
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%.*s***%s", (int)(cut - url), url, at);
-    return json_string(buf);
+    size_t cap = strlen(url) * 2 + 16;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return json_string("***");
+    json_t *v = json_string(eh_config_mask_url(url, buf, cap) == EH_OK ? buf : "***");
+    free(buf);
+    return v;
 }
 
 void eh_config_log(const eh_config_t *cfg)

@@ -72,8 +72,18 @@ typedef struct eh_config {
     char *worker_s3_secret_key;
 
     /* abuse and faults (issue 11) */
+    int64_t http_pending_per_ip;
+    int64_t http_head_timeout_ms;
+    int64_t ws_max_per_ip;
+    int64_t readyz_refresh_ms;
 
     /* job API depth (issue 12) */
+    char *cursor_secret;        /* "derive", "random" or the key itself */
+    int64_t entries_scan_lines; /* line numbers one filtered entries page scans at most */
+    int64_t retention_days;     /* 0: keep forever */
+    int64_t spool_max_bytes;   /* issue 12b: all uploads' spool files together */
+    int64_t idempotency_ttl_s; /* issue 12b */
+    char *swagger_ui_dir;      /* issue 12b */
 
     /* GraphQL (issue 13) */
 
@@ -92,12 +102,18 @@ typedef const char *(*eh_config_getter_fn)(const char *name, void *ud);
 EH_MUST_CHECK int eh_config_load(eh_config_t *cfg, char *err, size_t errlen);
 
 /* The same, from any source of variables (used by the unit tests). */
-EH_MUST_CHECK int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err,
-                                      size_t errlen);
+EH_MUST_CHECK int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, char *err, size_t errlen);
 
 /* Frees the strings of cfg; cfg itself is the caller's. NULL is accepted. */
 void eh_config_free(eh_config_t *cfg);
 
+/*
+ * Writes url with its secrets replaced by "***": the password of the
+ * userinfo (user:***@) and the value of every query parameter named like a
+ * secret (password, sslpassword, ...token, ...key). EH_OK, or EH_ERR when
+ * out (outlen bytes) is too small (then nothing usable is in out).
+ */
+EH_MUST_CHECK int eh_config_mask_url(const char *url, char *out, size_t outlen);
 /* Logs the effective configuration as one line, secrets masked. */
 void eh_config_log(const eh_config_t *cfg);
 

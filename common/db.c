@@ -18,9 +18,9 @@
  * keepalives notice a peer that vanished without a FIN (host down, NAT drop)
  * on idle pooled connections within about a minute instead of hours.
  */
-static const char *const CONN_KEYWORDS[] = {"application_name",    "connect_timeout",  "keepalives", "keepalives_idle",
-                                            "keepalives_interval", "keepalives_count", "dbname",     "client_encoding",
-                                            NULL};
+static const char *const CONN_KEYWORDS[] = {"application_name", "connect_timeout",     "keepalives",
+                                            "keepalives_idle",  "keepalives_interval", "keepalives_count",
+                                            "dbname",           "client_encoding",     NULL};
 static const char *const CONN_DEFAULTS[] = {"event-horizon", "5", "1", "30", "10", "3"};
 #define CONN_URL_INDEX 6
 /*
@@ -72,9 +72,8 @@ static json_t *target_fields(const char *url)
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
-        if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
-            strcmp(o->keyword, "port") == 0 || strcmp(o->keyword, "dbname") == 0 ||
-            strcmp(o->keyword, "user") == 0)
+        if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 || strcmp(o->keyword, "port") == 0 ||
+            strcmp(o->keyword, "dbname") == 0 || strcmp(o->keyword, "user") == 0)
             json_object_set_new(f, o->keyword, json_string(o->val));
     }
     PQconninfoFree(opts);
@@ -277,8 +276,7 @@ int eh_db_ensure(eh_db_t *db)
         msg[strcspn(msg, "\n")] = '\0';
         eh_log_kv(EH_LOG_WARN,
                   json_pack("{s:s, s:s, s:s}", "host", PQhost(db->conn) ? PQhost(db->conn) : "", "port",
-                            PQport(db->conn) ? PQport(db->conn) : "", "dbname",
-                            PQdb(db->conn) ? PQdb(db->conn) : ""),
+                            PQport(db->conn) ? PQport(db->conn) : "", "dbname", PQdb(db->conn) ? PQdb(db->conn) : ""),
                   "database reconnect failed: %s", msg);
         return EH_AGAIN;
     }

@@ -42,8 +42,7 @@ EH_MUST_CHECK int eh_db_ensure(eh_db_t *db);
  * if the connection is gone or EH_ERR otherwise; a broken connection is
  * reset on the next eh_db_ensure().
  */
-EH_MUST_CHECK PGresult *eh_db_query(eh_db_t *db, const char *sql, int nparams, const char *const *params,
-                                    int *status);
+EH_MUST_CHECK PGresult *eh_db_query(eh_db_t *db, const char *sql, int nparams, const char *const *params, int *status);
 
 /* eh_db_query for statements whose rows are not needed: EH_OK, EH_AGAIN or EH_ERR. */
 EH_MUST_CHECK int eh_db_exec(eh_db_t *db, const char *sql, int nparams, const char *const *params);

@@ -9,7 +9,8 @@
 
 static const char *const NAMES[EH_EVENT_KIND_COUNT] = {
     [EH_EVENT_SNAPSHOT] = "snapshot", [EH_EVENT_STARTED] = "started", [EH_EVENT_PROGRESS] = "progress",
-    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed",
+    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed", [EH_EVENT_CANCELLED] = "cancelled",
+    [EH_EVENT_DELETED] = "deleted",
 };
 
 const char *eh_event_name(eh_event_kind_t kind)
@@ -30,7 +31,8 @@ int eh_event_kind(const char *name, eh_event_kind_t *kind)
 
 bool eh_event_terminal(eh_event_kind_t kind)
 {
-    return kind == EH_EVENT_COMPLETED || kind == EH_EVENT_FAILED;
+    return kind == EH_EVENT_COMPLETED || kind == EH_EVENT_FAILED || kind == EH_EVENT_CANCELLED ||
+           kind == EH_EVENT_DELETED;
 }
 
 bool eh_event_coalescable(eh_event_kind_t kind)
@@ -45,6 +47,8 @@ eh_event_kind_t eh_event_for_status(eh_job_status_t status)
         return EH_EVENT_COMPLETED;
     case EH_JOB_FAILED:
         return EH_EVENT_FAILED;
+    case EH_JOB_CANCELLED:
+        return EH_EVENT_CANCELLED;
     default:
         return EH_EVENT_PROGRESS;
     }
@@ -81,8 +85,7 @@ void eh_event_routing_key(const char *job_id, char out[EH_EVENT_ROUTING_KEY_LEN]
     snprintf(out, EH_EVENT_ROUTING_KEY_LEN, "job.%s", job_id);
 }
 
-int eh_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq,
-                   eh_event_kind_t *kind)
+int eh_event_parse(const char *body, size_t len, char job_id[EH_UUID_STRLEN + 1], int64_t *seq, eh_event_kind_t *kind)
 {
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = EH_DECLINED;

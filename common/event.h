@@ -24,6 +24,8 @@ typedef enum {
     EH_EVENT_PROGRESS,
     EH_EVENT_COMPLETED,
     EH_EVENT_FAILED,
+    EH_EVENT_CANCELLED, /* the owner cancelled the job (issue 12) */
+    EH_EVENT_DELETED,   /* the job was deleted, by its owner or by retention (issue 12): the last word on it */
     EH_EVENT_KIND_COUNT
 } eh_event_kind_t;
 
@@ -38,7 +40,7 @@ EH_MUST_CHECK int eh_event_kind(const char *name, eh_event_kind_t *kind);
 bool eh_event_terminal(eh_event_kind_t kind);
 /* Whether a newer event may replace this one in a full queue. */
 bool eh_event_coalescable(eh_event_kind_t kind);
-/* The event a final job's status stands for (completed/failed), or progress for a job still running. */
+/* The event a final job's status stands for (completed/failed/cancelled), or progress for a job still running. */
 eh_event_kind_t eh_event_for_status(eh_job_status_t status);
 
 /* The event object for job (borrowed). New reference, NULL on out of memory. */

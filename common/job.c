@@ -6,7 +6,7 @@
 
 #include "timefmt.h"
 
-static const char *const status_names[] = {"queued", "processing", "completed", "failed"};
+static const char *const status_names[] = {"queued", "processing", "completed", "failed", "cancelled"};
 
 void eh_job_clear(eh_job_t *job)
 {
@@ -37,7 +37,7 @@ int eh_job_status_parse(const char *name, eh_job_status_t *out)
 
 bool eh_job_status_final(eh_job_status_t status)
 {
-    return status == EH_JOB_COMPLETED || status == EH_JOB_FAILED;
+    return status == EH_JOB_COMPLETED || status == EH_JOB_FAILED || status == EH_JOB_CANCELLED;
 }
 
 double eh_job_progress(const eh_job_t *job)

@@ -10,8 +10,11 @@
 
 #include "eh.h"
 
-/* queued -> processing -> completed | failed; a leased job whose worker died goes back to queued. */
-typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED } eh_job_status_t;
+/*
+ * queued -> processing -> completed | failed; a leased job whose worker died
+ * goes back to queued; queued or processing -> cancelled (by its owner).
+ */
+typedef enum { EH_JOB_QUEUED, EH_JOB_PROCESSING, EH_JOB_COMPLETED, EH_JOB_FAILED, EH_JOB_CANCELLED } eh_job_status_t;
 
 #define EH_TIME_NULL INT64_MIN /* a timestamp column that is NULL */
 
@@ -26,7 +29,7 @@ typedef struct eh_job {
     int64_t lines_invalid;    /* rows in job_errors for this job */
     int64_t created_at_ms, started_at_ms, completed_at_ms; /* epoch ms or EH_TIME_NULL */
     char *error;                                           /* owned; NULL unless failed */
-    int64_t seq; /* grows with every state change that produces an event */
+    int64_t seq;                                           /* grows with every state change that produces an event */
 } eh_job_t;
 
 /* Frees the owned strings and zeroes the job. NULL is accepted. */

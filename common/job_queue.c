@@ -84,6 +84,9 @@ int eh_job_queue_publish(eh_db_t *db, eh_mq_t *mq, const char *job_id, const cha
     return EH_OK;
 }
 
+/* The columns of SQL_PICK_STALE. */
+enum { STALE_COL_ID, STALE_COL_OBJECT_KEY };
+
 int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t unconfirmed_after_ms, int64_t confirmed_after_ms,
                            int limit)
 {
@@ -98,9 +101,9 @@ int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t unconfirmed_after_m
         return status;
     int done = 0, rc = EH_OK;
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *id = PQgetvalue(res, i, 0);
+        const char *id = PQgetvalue(res, i, STALE_COL_ID);
         if (rc == EH_OK)
-            rc = publish_message(mq, id, PQgetvalue(res, i, 1), 5000);
+            rc = publish_message(mq, id, PQgetvalue(res, i, STALE_COL_OBJECT_KEY), 5000);
         if (rc != EH_OK) {
             /* Not confirmed: clear the stamp so that the next round tries again at once. */
             const char *p[] = {id};

@@ -16,25 +16,25 @@ static int64_t int_or_null(const PGresult *res, int row, int col)
 int eh_job_from_row(const PGresult *res, int row, eh_job_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (PQnfields(res) < 13 || row >= PQntuples(res))
+    if (PQnfields(res) < EH_JOB_COL_COUNT || row >= PQntuples(res))
         return EH_ERR;
-    snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(res, row, 0));
-    out->file_name = strdup(PQgetvalue(res, row, 1));
-    out->size_bytes = int_or_null(res, row, 2);
-    if (eh_job_status_parse(PQgetvalue(res, row, 3), &out->status) != EH_OK) {
+    snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(res, row, EH_JOB_COL_ID));
+    out->file_name = strdup(PQgetvalue(res, row, EH_JOB_COL_FILE_NAME));
+    out->size_bytes = int_or_null(res, row, EH_JOB_COL_SIZE_BYTES);
+    if (eh_job_status_parse(PQgetvalue(res, row, EH_JOB_COL_STATUS), &out->status) != EH_OK) {
         eh_job_clear(out);
         return EH_ERR;
     }
-    out->lines_total = int_or_null(res, row, 4);
-    out->lines_processed = int_or_null(res, row, 5);
-    out->entries_ingested = int_or_null(res, row, 6);
-    out->lines_invalid = int_or_null(res, row, 7);
-    out->created_at_ms = int_or_null(res, row, 8);
-    out->started_at_ms = int_or_null(res, row, 9);
-    out->completed_at_ms = int_or_null(res, row, 10);
-    out->error = PQgetisnull(res, row, 11) ? NULL : strdup(PQgetvalue(res, row, 11));
-    out->seq = int_or_null(res, row, 12);
-    if (out->file_name == NULL || (!PQgetisnull(res, row, 11) && out->error == NULL)) {
+    out->lines_total = int_or_null(res, row, EH_JOB_COL_LINES_TOTAL);
+    out->lines_processed = int_or_null(res, row, EH_JOB_COL_LINES_PROCESSED);
+    out->entries_ingested = int_or_null(res, row, EH_JOB_COL_ENTRIES_INGESTED);
+    out->lines_invalid = int_or_null(res, row, EH_JOB_COL_LINES_INVALID);
+    out->created_at_ms = int_or_null(res, row, EH_JOB_COL_CREATED_AT_MS);
+    out->started_at_ms = int_or_null(res, row, EH_JOB_COL_STARTED_AT_MS);
+    out->completed_at_ms = int_or_null(res, row, EH_JOB_COL_COMPLETED_AT_MS);
+    out->error = PQgetisnull(res, row, EH_JOB_COL_ERROR) ? NULL : strdup(PQgetvalue(res, row, EH_JOB_COL_ERROR));
+    out->seq = int_or_null(res, row, EH_JOB_COL_EVENT_SEQ);
+    if (out->file_name == NULL || (!PQgetisnull(res, row, EH_JOB_COL_ERROR) && out->error == NULL)) {
         eh_job_clear(out);
         return EH_ERR;
     }

@@ -13,9 +13,27 @@
 #include "job.h"
 
 #define EH_JOB_COLUMNS                                                                                                 \
-    "id::text, file_name, size_bytes, status, lines_total, lines_processed, entries_ingested, lines_invalid, "        \
+    "id::text, file_name, size_bytes, status, lines_total, lines_processed, entries_ingested, lines_invalid, "         \
     "(extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM started_at) * 1000)::bigint, "               \
     "(extract(epoch FROM completed_at) * 1000)::bigint, error, event_seq"
+
+/* The position of each EH_JOB_COLUMNS field in a result; queries that add columns put them from EH_JOB_COL_COUNT on. */
+enum {
+    EH_JOB_COL_ID,
+    EH_JOB_COL_FILE_NAME,
+    EH_JOB_COL_SIZE_BYTES,
+    EH_JOB_COL_STATUS,
+    EH_JOB_COL_LINES_TOTAL,
+    EH_JOB_COL_LINES_PROCESSED,
+    EH_JOB_COL_ENTRIES_INGESTED,
+    EH_JOB_COL_LINES_INVALID,
+    EH_JOB_COL_CREATED_AT_MS,
+    EH_JOB_COL_STARTED_AT_MS,
+    EH_JOB_COL_COMPLETED_AT_MS,
+    EH_JOB_COL_ERROR,
+    EH_JOB_COL_EVENT_SEQ,
+    EH_JOB_COL_COUNT
+};
 
 /*
  * The jobs whose ids are in $1, a UUID array literal ("{id,id,...}"): one

@@ -83,7 +83,6 @@ static void put_str(line_t *l, const char *s)
     put(l, s, strlen(s));
 }
 
-
 /* A JSON string in ASCII: what a client sent can neither break the line nor fool a terminal. */
 static void put_json_string(line_t *l, const char *s)
 {
@@ -121,8 +120,12 @@ static void put_json_string(line_t *l, const char *s)
             count = 2;
         }
         for (int i = 0; i < count; i++) {
-            char esc[6] = {'\\', 'u', hex[(units[i] >> 12) & 0xF], hex[(units[i] >> 8) & 0xF],
-                           hex[(units[i] >> 4) & 0xF], hex[units[i] & 0xF]};
+            char esc[6] = {'\\',
+                           'u',
+                           hex[(units[i] >> 12) & 0xF],
+                           hex[(units[i] >> 8) & 0xF],
+                           hex[(units[i] >> 4) & 0xF],
+                           hex[units[i] & 0xF]};
             put(l, esc, sizeof(esc));
         }
     }

@@ -43,7 +43,10 @@ typedef struct eh_log_fields {
     char text[1024];
     size_t len;
 } eh_log_fields_t;
-#define EH_LOG_FIELDS_INIT {.len = 0}
+#define EH_LOG_FIELDS_INIT                                                                                             \
+    {                                                                                                                  \
+        .len = 0                                                                                                       \
+    }
 
 void eh_log_field_str(eh_log_fields_t *f, const char *key, const char *value);
 void eh_log_field_int(eh_log_fields_t *f, const char *key, int64_t value);

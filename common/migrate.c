@@ -25,6 +25,7 @@ static const char SQL_CREATE_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_migrat
                                        "checksum text NOT NULL, "
                                        "applied_at timestamptz NOT NULL DEFAULT now())";
 static const char SQL_RECORDED[] = "SELECT version, name, checksum FROM schema_migrations ORDER BY version";
+enum { RECORDED_COL_VERSION, RECORDED_COL_NAME, RECORDED_COL_CHECKSUM };
 static const char SQL_RECORD[] = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1::integer, $2, $3)";
 
 typedef struct mig_file {
@@ -237,9 +238,9 @@ static int verify_recorded(const PGresult *rec, mig_list_t *files, const char *d
 {
     *max_recorded = -1;
     for (int r = 0; r < PQntuples(rec); r++) {
-        int version = (int)strtol(PQgetvalue(rec, r, 0), NULL, 10);
-        const char *name = PQgetvalue(rec, r, 1);
-        const char *want = PQgetvalue(rec, r, 2);
+        int version = (int)strtol(PQgetvalue(rec, r, RECORDED_COL_VERSION), NULL, 10);
+        const char *name = PQgetvalue(rec, r, RECORDED_COL_NAME);
+        const char *want = PQgetvalue(rec, r, RECORDED_COL_CHECKSUM);
         if (version > *max_recorded)
             *max_recorded = version;
         mig_file_t *f = find_version(files, version);
@@ -255,8 +256,8 @@ static int verify_recorded(const PGresult *rec, mig_list_t *files, const char *d
             return EH_ERR;
         if (strcmp(got, want) != 0) {
             eh_log_kv(EH_LOG_ERROR,
-                      json_pack("{s:i, s:s, s:s, s:s}", "version", version, "file", f->name, "recorded_checksum",
-                                want, "file_checksum", got),
+                      json_pack("{s:i, s:s, s:s, s:s}", "version", version, "file", f->name, "recorded_checksum", want,
+                                "file_checksum", got),
                       "applied migration %s was changed after it was applied; refusing to migrate "
                       "(add a new migration instead)",
                       f->name);

@@ -66,7 +66,7 @@ typedef struct req {
     /* put */
     int fd;
     uint64_t put_left;
-    off_t put_from; /* where the body starts in fd, to read it again for a retry; -1: it cannot be */
+    off_t put_from;         /* where the body starts in fd, to read it again for a retry; -1: it cannot be */
     eh_s3_read_fn put_read; /* instead of fd, when set */
     void *put_ud;
     int read_errno; /* read() failed with this; 0 with put_left > 0: the fd ended early */
@@ -515,8 +515,8 @@ static int finish(const req_t *r, eh_s3_error_t *err)
     }
     if (rc != EH_OK && eh_log_threshold >= EH_LOG_DEBUG)
         eh_log_kv(EH_LOG_DEBUG,
-                  json_pack("{s:s,s:s,s:s,s:s,s:i}", "op", op_name(r->op), "bucket", r->s3->bucket, "key",
-                            target_of(r), "s3_status", S3_get_status_name(r->status), "rc", rc),
+                  json_pack("{s:s,s:s,s:s,s:s,s:i}", "op", op_name(r->op), "bucket", r->s3->bucket, "key", target_of(r),
+                            "s3_status", S3_get_status_name(r->status), "rc", rc),
                   "s3 request failed");
     return rc;
 }
@@ -675,8 +675,7 @@ int eh_s3_put_fd(eh_s3_t *s3, const char *key, int fd, uint64_t len, eh_s3_error
     return rc == EH_DECLINED ? EH_ERR : rc;
 }
 
-int eh_s3_put_stream(eh_s3_t *s3, const char *key, uint64_t len, eh_s3_read_fn read_fn, void *ud,
-                     eh_s3_error_t *err)
+int eh_s3_put_stream(eh_s3_t *s3, const char *key, uint64_t len, eh_s3_read_fn read_fn, void *ud, eh_s3_error_t *err)
 {
     req_t r;
     req_init(&r, s3, OP_PUT, key);

@@ -9,15 +9,15 @@
 static const char BOM[3] = {'\xEF', '\xBB', '\xBF'};
 
 struct worker_splitter {
-    size_t max;           /* longest line accepted, without its terminator */
-    size_t limit;         /* max + 1 for a '\r': a pending line longer than this is certainly too long */
-    uint64_t line_no;     /* number of the pending (next) line */
-    uint64_t offset;      /* file offset of the next byte to be fed */
-    bool at_file_start;   /* the pending line starts at offset 0, so it may begin with a BOM */
-    eh_buf_t pend;        /* bytes of a pending line that began in an earlier chunk; cap <= limit */
-    bool dropping;        /* the pending line is too long: its bytes are counted, not kept */
-    uint64_t seen;        /* bytes of the pending line so far, while dropping */
-    char last;            /* last byte seen while dropping: a final '\r' is not part of the length */
+    size_t max;         /* longest line accepted, without its terminator */
+    size_t limit;       /* max + 1 for a '\r': a pending line longer than this is certainly too long */
+    uint64_t line_no;   /* number of the pending (next) line */
+    uint64_t offset;    /* file offset of the next byte to be fed */
+    bool at_file_start; /* the pending line starts at offset 0, so it may begin with a BOM */
+    eh_buf_t pend;      /* bytes of a pending line that began in an earlier chunk; cap <= limit */
+    bool dropping;      /* the pending line is too long: its bytes are counted, not kept */
+    uint64_t seen;      /* bytes of the pending line so far, while dropping */
+    char last;          /* last byte seen while dropping: a final '\r' is not part of the length */
 };
 
 worker_splitter_t *worker_splitter_create(size_t max_line_bytes, uint64_t first_line_no, uint64_t start_offset)

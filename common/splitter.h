@@ -56,8 +56,7 @@ EH_MUST_CHECK worker_splitter_t *worker_splitter_create(size_t max_line_bytes, u
  * (the rest of the chunk is not looked at); EH_ERR when out of memory. After
  * a non-EH_OK return the splitter must only be destroyed.
  */
-EH_MUST_CHECK int worker_splitter_feed(worker_splitter_t *s, const char *data, size_t len, worker_line_cb cb,
-                                       void *ud);
+EH_MUST_CHECK int worker_splitter_feed(worker_splitter_t *s, const char *data, size_t len, worker_line_cb cb, void *ud);
 
 /* Ends the stream: emits the final line without '\n', if any. Same returns as feed. */
 EH_MUST_CHECK int worker_splitter_finish(worker_splitter_t *s, worker_line_cb cb, void *ud);

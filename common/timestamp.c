@@ -159,8 +159,8 @@ int worker_ts_parse_text(const char *s, size_t len, int64_t *us, const char **wh
         *why = NULL;
     if (*why != NULL)
         return EH_DECLINED;
-    int64_t secs = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600 + minute * 60 +
-                   second - offset;
+    int64_t secs =
+        days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600 + minute * 60 + second - offset;
     int64_t v = secs * US_PER_SEC + frac;
     if (v < TS_MIN_US || v > TS_MAX_US) {
         *why = "timestamp out of range";

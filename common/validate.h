@@ -62,14 +62,14 @@
  * the COPY row before either happens.
  */
 typedef struct worker_entry {
-    uint64_t line_no;            /* set by the caller; the validator does not touch it */
-    int64_t ts_us;               /* microseconds since the Unix epoch, UTC */
-    char ts[WORKER_TS_BUFLEN];   /* ts_us as "YYYY-MM-DD HH:MM:SS.ffffff+00", NUL-terminated */
-    size_t ts_len;               /* strlen(ts) */
+    uint64_t line_no;          /* set by the caller; the validator does not touch it */
+    int64_t ts_us;             /* microseconds since the Unix epoch, UTC */
+    char ts[WORKER_TS_BUFLEN]; /* ts_us as "YYYY-MM-DD HH:MM:SS.ffffff+00", NUL-terminated */
+    size_t ts_len;             /* strlen(ts) */
     worker_level_t level;
-    eh_str_t message;            /* decoded UTF-8, no NUL inside; borrowed as above */
-    eh_str_t service;            /* decoded; p == NULL when absent or null */
-    eh_str_t attributes;         /* JSON object text ("{}" when nothing is left); borrowed as above */
+    eh_str_t message;    /* decoded UTF-8, no NUL inside; borrowed as above */
+    eh_str_t service;    /* decoded; p == NULL when absent or null */
+    eh_str_t attributes; /* JSON object text ("{}" when nothing is left); borrowed as above */
 
     /* private: reused from line to line */
     eh_buf_t scratch;

@@ -74,6 +74,15 @@ run_suite() {
 echo "== unit tests"
 run_suite "$build/tests/*_test"
 
+# The OpenAPI document passes Redocly's recommended rules; counted as one test.
+echo "== OpenAPI lint (redocly, recommended rules)"
+if node_modules/.bin/redocly lint --extends=recommended --format=stylish api/openapi.json; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    failures+=("openapi-lint")
+fi
+
 echo "== services ($run_dir)"
 scripts/services.sh start "$run_dir"
 # shellcheck disable=SC1091

@@ -24,8 +24,8 @@
 
 /* What a successful claim returned: the job row and where to resume. */
 typedef struct worker_claim {
-    eh_job_t job;     /* owned; EH_JOB_COLUMNS of the claimed row */
-    int attempt;      /* attempts after the claim: the fence with owner */
+    eh_job_t job; /* owned; EH_JOB_COLUMNS of the claimed row */
+    int attempt;  /* attempts after the claim: the fence with owner */
     char object_key[EH_OBJECT_KEY_MAX];
     int64_t bytes_processed; /* the checkpoint's byte offset (lines in job.lines_processed) */
     char tenant_id[EH_UUID_STRLEN + 1];

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rlimit.h"
 #include "worker.h"
 
 int main(int argc, char **argv)
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
     }
     eh_log_set_level((int)cfg.log_level);
     eh_config_log(&cfg);
+    (void)eh_rlimit_raise_nofile();
     /*
      * Ingestion is throughput work; eh-api's relay and status reads are
      * latency work. Where both share cores (one host, the bench), a busy

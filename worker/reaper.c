@@ -24,6 +24,7 @@
 #include "keepalive.h"
 #include "log.h"
 #include "mq.h"
+#include "purge.h"
 #include "timefmt.h"
 #include "signals.h"
 #include "worker.h"
@@ -169,16 +170,20 @@ int worker_reaper_run(const eh_config_t *cfg)
         eh_keepalive_destroy(mq_ka);
         return WORKER_EXIT_FATAL;
     }
+    worker_purge_t *purge = worker_purge_create(cfg); /* NULL: no purging this run (logged) */
     eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
                                      (json_int_t)cfg->lease_ms),
               "reaper started");
     while (!worker_stopping()) {
         eh_db_t *db = eh_keepalive_get(db_ka);
         eh_mq_t *mq = eh_keepalive_get(mq_ka);
-        if (db != NULL)
+        if (db != NULL) {
             reap_once(cfg, db, mq);
+            worker_purge_once(purge, db, mq);
+        }
         idle(mq, cfg->reaper_interval_ms);
     }
+    worker_purge_destroy(purge);
     eh_keepalive_destroy(mq_ka);
     eh_keepalive_destroy(db_ka);
     eh_log_info("reaper stopped");

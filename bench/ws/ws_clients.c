@@ -376,8 +376,8 @@ static int report_connected(struct app *a)
     size_t established = 0;
     for (size_t i = 0; i < a->n; i++)
         established += a->c[i].established;
-    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:f}", "event", "connected", "clients", (json_int_t)a->n,
-                          "connected", (json_int_t)established, "failed", (json_int_t)a->failed, "connect_s",
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:f}", "event", "connected", "clients", (json_int_t)a->n, "connected",
+                          (json_int_t)established, "failed", (json_int_t)a->failed, "connect_s",
                           (a->t_connected - a->t_start) / 1000.0);
     return emit_line(o, "connected");
 }
@@ -434,8 +434,8 @@ static int write_samples(const struct app *a, const char *file)
         char lat[32] = "-";
         if (s->has_lat && snprintf(lat, sizeof(lat), "%.3f", s->lat_ms) < 0)
             break;
-        int r = fprintf(f, "%u\t%s\t%s\t%lld\t%s\t%.3f\n", s->client, a->jobs[a->c[s->client].job],
-                        EV_NAME[s->event], (long long)s->seq, lat, s->rx_ms);
+        int r = fprintf(f, "%u\t%s\t%s\t%lld\t%s\t%.3f\n", s->client, a->jobs[a->c[s->client].job], EV_NAME[s->event],
+                        (long long)s->seq, lat, s->rx_ms);
         if (r < 0)
             break;
     }
@@ -487,11 +487,10 @@ static int report_done(const struct app *a)
     /* NaN is not JSON: no samples give null */
     o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:b, s:f, s:f, s:o, s:o, s:o}", "event", "done",
                   "clients", (json_int_t)a->n, "connected", (json_int_t)(a->n - errors), "errors", (json_int_t)errors,
-                  "lost", (json_int_t)lost, "still_open", (json_int_t)(a->n - a->done), "frames",
-                  (json_int_t)a->frames, "bad_frames", (json_int_t)a->bad_frames, "samples", (json_int_t)nl, "codes",
-                  codes, "timed_out", a->timed_out, "run_s",
-                  a->connected_reported ? (a->t_end - a->t_connected) / 1000.0 : 0.0, "cpu_s", cpu_seconds(), "p50_ms",
-                  nl != 0 ? json_real(percentile(lat, nl, 50)) : json_null(), "p99_ms",
+                  "lost", (json_int_t)lost, "still_open", (json_int_t)(a->n - a->done), "frames", (json_int_t)a->frames,
+                  "bad_frames", (json_int_t)a->bad_frames, "samples", (json_int_t)nl, "codes", codes, "timed_out",
+                  a->timed_out, "run_s", a->connected_reported ? (a->t_end - a->t_connected) / 1000.0 : 0.0, "cpu_s",
+                  cpu_seconds(), "p50_ms", nl != 0 ? json_real(percentile(lat, nl, 50)) : json_null(), "p99_ms",
                   nl != 0 ? json_real(percentile(lat, nl, 99)) : json_null(), "max_ms",
                   nl != 0 ? json_real(lat[nl - 1]) : json_null());
     rc = emit_line(o, "done");
@@ -591,9 +590,8 @@ static int run(struct app *a)
     int rc = 0;
     while (!finished(a)) {
         pump(a);
-        if (!a->connected_reported &&
-            ((a->next == a->n && a->inflight == 0) ||
-             now_ms(CLOCK_MONOTONIC) - a->t_start > (double)a->connect_timeout_s * 1000.0)) {
+        if (!a->connected_reported && ((a->next == a->n && a->inflight == 0) ||
+                                       now_ms(CLOCK_MONOTONIC) - a->t_start > (double)a->connect_timeout_s * 1000.0)) {
             if (report_connected(a) != 0) {
                 rc = -1;
                 break;
@@ -636,14 +634,30 @@ int main(int argc, char **argv)
     while ((opt = getopt(argc, argv, "p:H:n:i:t:T:o:")) != -1) {
         bool ok = true;
         switch (opt) {
-        case 'p': ok = parse_size(optarg, 1, &port) && port <= 65535; break;
-        case 'H': a.host = optarg; break;
-        case 'n': ok = parse_size(optarg, 1, &a.per_job); break;
-        case 'i': ok = parse_size(optarg, 1, &a.inflight_max); break;
-        case 't': ok = parse_size(optarg, 1, &a.timeout_s); break;
-        case 'T': ok = parse_size(optarg, 1, &a.connect_timeout_s); break;
-        case 'o': samples_file = optarg; break;
-        default: ok = false; break;
+        case 'p':
+            ok = parse_size(optarg, 1, &port) && port <= 65535;
+            break;
+        case 'H':
+            a.host = optarg;
+            break;
+        case 'n':
+            ok = parse_size(optarg, 1, &a.per_job);
+            break;
+        case 'i':
+            ok = parse_size(optarg, 1, &a.inflight_max);
+            break;
+        case 't':
+            ok = parse_size(optarg, 1, &a.timeout_s);
+            break;
+        case 'T':
+            ok = parse_size(optarg, 1, &a.connect_timeout_s);
+            break;
+        case 'o':
+            samples_file = optarg;
+            break;
+        default:
+            ok = false;
+            break;
         }
         if (!ok) {
             usage();

@@ -170,8 +170,7 @@ static void check_accepted(const char *line, size_t len, json_t *obj)
     if (json_is_string(t)) {
         int64_t us;
         const char *why;
-        if (worker_ts_parse_text(json_string_value(t), json_string_length(t), &us, &why) != EH_OK ||
-            us != entry.ts_us)
+        if (worker_ts_parse_text(json_string_value(t), json_string_length(t), &us, &why) != EH_OK || us != entry.ts_us)
             die("timestamp differs from the decoded string's", line, len, NULL);
     } else if (json_is_number(t)) {
         /* exact decimal vs double: within a millisecond-scale tolerance */

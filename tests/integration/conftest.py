@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pika
@@ -38,6 +39,9 @@ import psycopg2
 import pytest
 import requests
 import secrets
+
+import openapi_check
+from openapi_check import response_validation_off  # noqa: F401  (for tests: `from conftest import ...`)
 
 REPO = os.environ.get("EH_REPO_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN_DIR = os.environ.get("EH_TEST_BIN_DIR", os.path.join(REPO, "build", "asan", "bin"))
@@ -158,6 +162,8 @@ class Proc:
         return [m for m in SANITIZER_MARKS if m in text]
 
 
+# Ports of the eh-api processes the tests started: their responses are checked against the OpenAPI document.
+API_PORTS = set()
 # ---- identity: tenants and keys for the tests -----------------------------------------------------
 
 def new_key_text():
@@ -244,6 +250,7 @@ requests.sessions.Session.request = _request_with_default_key
 class Api(Proc):
     def __init__(self, env, log_dir, tenant=None):
         self.port = int(env["EH_HTTP_PORT"])
+        API_PORTS.add(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.tenant = tenant
         self.key = tenant.write_key if tenant else None
@@ -266,6 +273,43 @@ class Api(Proc):
                 return False
         wait_for(up, timeout, what="eh-api /healthz")
         return self
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "no_response_validation: this test's requests to eh-api are not checked "
+                                       "against the OpenAPI document (malformed requests on purpose)")
+
+
+_original_send = requests.Session.send
+
+
+def _validating_send(self, request, **kwargs):
+    """requests.Session.send, plus the OpenAPI check of every answer eh-api gives (openapi_check.py)."""
+    resp = _original_send(self, request, **kwargs)
+    url = urllib.parse.urlsplit(request.url)
+    if openapi_check.enabled() and url.hostname in ("127.0.0.1", "localhost") and url.port in API_PORTS:
+        streamed = kwargs.get("stream", False)
+        openapi_check.check(request.method, url.path, resp.status_code, resp.headers,
+                            b"" if streamed else resp.content, not streamed)
+    return resp
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openapi_response_validation():
+    """Session-wide: every requests call to an eh-api of the tests is validated against api/openapi.json."""
+    openapi_check.load(os.path.join(REPO, "api", "openapi.json"))
+    requests.Session.send = _validating_send
+    yield
+    requests.Session.send = _original_send
+
+
+@pytest.fixture(autouse=True)
+def _response_validation_opt_out(request):
+    if request.node.get_closest_marker("no_response_validation") is None:
+        yield
+        return
+    with response_validation_off():
+        yield
 
 
 def leaked_secrets(text):
@@ -396,7 +440,7 @@ def purge_queues():
 def clean_state():
     """Every test starts with no jobs, no entries and empty queues."""
     conn = db_connect()
-    query(conn, "TRUNCATE jobs, log_entries, job_errors")
+    query(conn, "TRUNCATE jobs, log_entries, job_errors, job_purges, idempotency_keys")
     query(conn, "DELETE FROM api_keys")
     query(conn, "DELETE FROM tenants WHERE id <> '00000000-0000-0000-0000-000000000000'")
     conn.close()

@@ -480,8 +480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_checksum_is_refused, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_is_refused, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_failing_file_rolls_back_alone, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_transaction_control_in_file_is_refused, fixture_setup,
-                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_control_in_file_is_refused, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_directories_are_refused, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

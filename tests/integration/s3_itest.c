@@ -355,7 +355,7 @@ static void ensure_bucket_creates_a_missing_bucket(void **state)
      */
     S3Status st = S3StatusInternalError;
     S3ResponseHandler h = {delete_bucket_props, delete_bucket_done};
-    S3BucketContext root = {fx.cfg.endpoint, NULL, S3ProtocolHTTP, S3UriStylePath, fx.cfg.access_key,
+    S3BucketContext root = {fx.cfg.endpoint,  NULL, S3ProtocolHTTP, S3UriStylePath, fx.cfg.access_key,
                             fx.cfg.secret_key};
     S3_delete_object(&root, bucket, NULL, &h, &st);
     assert_int_equal(st, S3StatusOK);

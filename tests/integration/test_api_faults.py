@@ -16,6 +16,16 @@ from conftest import job_row, query, queue_get_all, s3_get, s3_keys, upload, wai
 from test_api import QUIET, assert_error, jobs_depth, line
 
 
+def readyz_failing(api, check):
+    """[response] once /readyz reports check unavailable, else None; every answer must come within 1 s."""
+    t0 = time.monotonic()
+    r = requests.get(api.url + "/readyz", timeout=30)
+    assert time.monotonic() - t0 < 1.0, "/readyz held the request"
+    if r.status_code == 503 and r.json().get("checks", {}).get(check) == "unavailable":
+        return [r]
+    return None
+
+
 def test_s3_down_gives_503_and_records_nothing(start_api, services, db):
     api = start_api(**QUIET)
     before = s3_keys()
@@ -26,7 +36,8 @@ def test_s3_down_gives_503_and_records_nothing(start_api, services, db):
         assert r.headers["Retry-After"].isdigit()
         assert query(db, "SELECT count(*) FROM jobs") == [(0,)]
         assert jobs_depth() == 0
-        r = requests.get(api.url + "/readyz", timeout=30)
+        # /readyz answers from verdicts refreshed in the background (EH_READYZ_REFRESH_MS).
+        r, = wait_for(lambda: readyz_failing(api, "s3"), 10, interval=0.2, what="/readyz reports s3")
         body = assert_error(r, 503, "not_ready")
         assert "s3" in body["error"]["message"] and body["checks"]["s3"] == "unavailable"
         assert body["checks"]["postgres"] == "ok" and body["checks"]["rabbitmq"] == "ok"
@@ -54,7 +65,7 @@ def test_broker_down_before_upload_gives_503_and_stores_nothing(start_api, servi
         assert upload(api, "app.jsonl", line(1) + "\n").status_code == 503
         assert query(db, "SELECT count(*) FROM jobs") == rows_before
         assert len(s3_keys() - before) == rows_before[0][0]
-        r = requests.get(api.url + "/readyz", timeout=30)
+        r, = wait_for(lambda: readyz_failing(api, "rabbitmq"), 30, interval=0.2, what="/readyz reports rabbitmq")
         assert assert_error(r, 503)["checks"]["rabbitmq"] == "unavailable"
     finally:
         services.start("rabbitmq")

@@ -139,9 +139,9 @@ long long eh_test_db_scalar(eh_db_t *db, const char *sql, int n, const char *con
 /* ---- shared test data ---- */
 
 const eh_test_level_row_t eh_test_level_numbers[] = {
-    {"10", "trace"}, {"19", "trace"}, {"19.99", "trace"}, {"20", "debug"}, {"30", "info"},  {"35", "info"},
-    {"40", "warn"},  {"45", "warn"},  {"50", "error"},    {"60", "fatal"}, {"60.0", "fatal"}, {"6e1", "fatal"},
-    {"1e1", "trace"}, {"600e-1", "fatal"}, {"9", NULL},   {"9.999", NULL}, {"60.5", NULL},  {"61", NULL},
-    {"0", NULL},     {"-30", NULL},   {"-0", NULL},       {"1e400", NULL}, {"100", NULL},
+    {"10", "trace"},  {"19", "trace"},     {"19.99", "trace"}, {"20", "debug"}, {"30", "info"},    {"35", "info"},
+    {"40", "warn"},   {"45", "warn"},      {"50", "error"},    {"60", "fatal"}, {"60.0", "fatal"}, {"6e1", "fatal"},
+    {"1e1", "trace"}, {"600e-1", "fatal"}, {"9", NULL},        {"9.999", NULL}, {"60.5", NULL},    {"61", NULL},
+    {"0", NULL},      {"-30", NULL},       {"-0", NULL},       {"1e400", NULL}, {"100", NULL},
 };
 const size_t eh_test_level_numbers_len = EH_ARRAY_LEN(eh_test_level_numbers);

@@ -120,7 +120,7 @@ static void test_sniff_accepts(void **state)
 {
     (void)state;
     assert_int_equal(SNIFF("{\"a\":1}\n"), 1);
-    assert_int_equal(SNIFF("{\"a\":1}"), 1);              /* no final newline */
+    assert_int_equal(SNIFF("{\"a\":1}"), 1);               /* no final newline */
     assert_int_equal(SNIFF("{\"a\":1}\r\nnot json\n"), 1); /* only the first line is judged */
     assert_int_equal(SNIFF("\n \t\r\n{\"a\":1}\n"), 1);    /* blank lines first */
     assert_int_equal(SNIFF("\xef\xbb\xbf{\"a\":1}\n"), 1); /* BOM */
@@ -133,8 +133,8 @@ static void test_sniff_refuses(void **state)
     assert_int_equal(SNIFF("[1,2]\n"), -1);
     assert_int_equal(SNIFF("hello\n"), -1);
     assert_int_equal(SNIFF("{\"a\":1} {\"b\":2}\n"), -1);
-    assert_int_equal(SNIFF("{\"a\":\n1}\n"), -1); /* an object split over lines is not a JSON line */
-    assert_int_equal(SNIFF("\n\n  \n"), -1);         /* nothing but blanks */
+    assert_int_equal(SNIFF("{\"a\":\n1}\n"), -1);       /* an object split over lines is not a JSON line */
+    assert_int_equal(SNIFF("\n\n  \n"), -1);            /* nothing but blanks */
     assert_int_equal(SNIFF("\xef\xbb{\"a\":1}\n"), -1); /* half a BOM */
     assert_int_equal(SNIFF("{\"a\":1}\n\x00\n"), -1);   /* NUL after a good first line */
     assert_int_equal(SNIFF("{\"a\":\"\x00\"}\n"), -1);
@@ -171,9 +171,9 @@ static void test_sniff_nul_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean_utf8),      cmocka_unit_test(test_file_name),
-        cmocka_unit_test(test_extension),       cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_sniff_accepts),   cmocka_unit_test(test_sniff_refuses),
+        cmocka_unit_test(test_clean_utf8),       cmocka_unit_test(test_file_name),
+        cmocka_unit_test(test_extension),        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_sniff_accepts),    cmocka_unit_test(test_sniff_refuses),
         cmocka_unit_test(test_sniff_nul_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

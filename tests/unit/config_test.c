@@ -47,8 +47,17 @@ static void defaults_apply(void **state)
 static void values_override_defaults(void **state)
 {
     (void)state;
-    const char *pairs[] = {"EH_HTTP_PORT", "9090", "EH_WORKERS", "3", "EH_S3_HTTPS", "true",
-                           "EH_LOG_LEVEL", "DEBUG", "EH_DATABASE_URL", "postgres://u:p@h:1/d", NULL};
+    const char *pairs[] = {"EH_HTTP_PORT",
+                           "9090",
+                           "EH_WORKERS",
+                           "3",
+                           "EH_S3_HTTPS",
+                           "true",
+                           "EH_LOG_LEVEL",
+                           "DEBUG",
+                           "EH_DATABASE_URL",
+                           "postgres://u:p@h:1/d",
+                           NULL};
     eh_config_t cfg;
     char err[256] = "";
     assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_OK);
@@ -103,6 +112,32 @@ static void url_secret_is_not_in_the_error(void **state)
     assert_null(strstr(err, "hunter2"));
 }
 
+static void url_secrets_are_masked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } rows[] = {
+        {"postgresql://eh@127.0.0.1:5432/eh", "postgresql://eh@127.0.0.1:5432/eh"},
+        {"postgresql://eh:hunter2@db:5432/eh", "postgresql://eh:***@db:5432/eh"},
+        {"postgresql://eh@db/eh?password=hunter2", "postgresql://eh@db/eh?password=***"},
+        {"postgresql://eh@db/eh?sslmode=disable&password=hunter2&application_name=x",
+         "postgresql://eh@db/eh?sslmode=disable&password=***&application_name=x"},
+        {"postgresql://db/eh?PassWord=hunter2&sslpassword=hunter3", "postgresql://db/eh?PassWord=***&sslpassword=***"},
+        {"postgresql://u:p@ss@db/eh?application_name=a@b", "postgresql://u:***@db/eh?application_name=a@b"},
+        {"amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"},
+        {"postgresql://db/eh?password", "postgresql://db/eh?password"},
+        {"postgresql://db/eh?password=&x=1", "postgresql://db/eh?password=***&x=1"},
+    };
+    for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
+        char out[256];
+        assert_int_equal(eh_config_mask_url(rows[i].in, out, sizeof(out)), EH_OK);
+        assert_string_equal(out, rows[i].out);
+    }
+    char small[8];
+    assert_int_equal(eh_config_mask_url("postgresql://eh:hunter2@db/eh", small, sizeof(small)), EH_ERR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +145,7 @@ int main(void)
         cmocka_unit_test(values_override_defaults),
         cmocka_unit_test(bad_values_name_the_variable),
         cmocka_unit_test(url_secret_is_not_in_the_error),
+        cmocka_unit_test(url_secrets_are_masked),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

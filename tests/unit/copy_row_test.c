@@ -105,8 +105,8 @@ static void test_escape(void **state)
         {"a\nb", "a\\nb"},
         {"a\rb", "a\\rb"},
         {"a\\b", "a\\\\b"},
-        {"\\N", "\\\\N"},         /* a literal \N is not NULL */
-        {"\\.", "\\\\."},         /* nor the end-of-data marker */
+        {"\\N", "\\\\N"}, /* a literal \N is not NULL */
+        {"\\.", "\\\\."}, /* nor the end-of-data marker */
         {"\t\n\r\\", "\\t\\n\\r\\\\"},
         {"\\\\", "\\\\\\\\"},
         {"\b\f\v\x01", "\b\f\v\x01"}, /* COPY reads other control bytes as they are */
@@ -255,8 +255,8 @@ static void test_error_rows(void **state)
     const char *r2 = "field level: unknown level \"a\\tb\"\tand\nmore\r";
     assert_int_equal(worker_copy_row_error(&b, JOB, 7, r1, strlen(r1)), EH_OK);
     assert_int_equal(worker_copy_row_error(&b, JOB, 12, r2, strlen(r2)), EH_OK);
-    const char *want = JOB "\t7\tmissing field: timestamp\n" JOB
-                           "\t12\tfield level: unknown level \"a\\\\tb\"\\tand\\nmore\\r\n";
+    const char *want =
+        JOB "\t7\tmissing field: timestamp\n" JOB "\t12\tfield level: unknown level \"a\\\\tb\"\\tand\\nmore\\r\n";
     assert_int_equal(b.len, strlen(want));
     assert_memory_equal(b.p, want, b.len);
     eh_buf_free(&b);

@@ -17,6 +17,8 @@
 static void test_levels_text(void **state)
 {
     (void)state;
+    /* A grid reads better than one row per line. */
+    /* clang-format off */
     static const struct {
         const char *in;
         const char *out; /* NULL: unknown */
@@ -34,6 +36,7 @@ static void test_levels_text(void **state)
         {"info ", NULL},        {"i", NULL},              {"default", NULL},        {"warnings", NULL},
         {"informationalxx", NULL}, {"\xc4\xb0NFO", NULL}, {"statement", NULL},
     };
+    /* clang-format on */
     for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
         worker_level_t lv = WORKER_LEVEL_TRACE;
         int rc = worker_level_from_text(rows[i].in, strlen(rows[i].in), &lv);

@@ -63,8 +63,8 @@ static const char TRICKY_DECODED[] = "quote\" backslash\\ nl\n cr\r tab\t nul-le
 static void emit_tricky_kv(void *arg)
 {
     (void)arg;
-    eh_log_emit(EH_LOG_WARN, json_pack("{s:s, s:i, s:s, s:s}", "path", "/x\"y", "status", 404, "msg", "overwrite",
-                                       "level", "debug"),
+    eh_log_emit(EH_LOG_WARN,
+                json_pack("{s:s, s:i, s:s, s:s}", "path", "/x\"y", "status", 404, "msg", "overwrite", "level", "debug"),
                 "%s", TRICKY);
 }
 

@@ -32,9 +32,13 @@ static void uuid_validation(void **state)
     (void)state;
     static const char *good[] = {"4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3", "4B0C1D2E-3F40-4A5B-8C6D-7E8F90A1B2C3",
                                  "00000000-0000-0000-0000-000000000000"};
-    static const char *bad[] = {"", "4b0c1d2e3f404a5b8c6d7e8f90a1b2c3", "4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c",
-                                "4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3a", "4b0c1d2e-3f40-4a5b-8c6d_7e8f90a1b2c3",
-                                "g b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c", "../../../../etc/passwd-0000-000000000"};
+    static const char *bad[] = {"",
+                                "4b0c1d2e3f404a5b8c6d7e8f90a1b2c3",
+                                "4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c",
+                                "4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3a",
+                                "4b0c1d2e-3f40-4a5b-8c6d_7e8f90a1b2c3",
+                                "g b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c",
+                                "../../../../etc/passwd-0000-000000000"};
     for (size_t i = 0; i < EH_ARRAY_LEN(good); i++)
         assert_true(eh_uuid_valid(good[i], strlen(good[i])));
     for (size_t i = 0; i < EH_ARRAY_LEN(bad); i++)
@@ -152,7 +156,10 @@ static void job_message_round_trip_and_rejects(void **state)
     assert_string_equal(got_key, key);
     free(body);
 
-    static const char *bad[] = {"", "not json", "[]", "{\"job_id\":\"x\",\"object_key\":\"k\"}",
+    static const char *bad[] = {"",
+                                "not json",
+                                "[]",
+                                "{\"job_id\":\"x\",\"object_key\":\"k\"}",
                                 "{\"job_id\":\"4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3\"}",
                                 "{\"job_id\":\"4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3\",\"object_key\":\"\"}",
                                 "{\"job_id\":1,\"object_key\":\"k\"}"};
@@ -163,14 +170,10 @@ static void job_message_round_trip_and_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(uuid_v4_is_well_formed_and_random),
-        cmocka_unit_test(uuid_validation),
-        cmocka_unit_test(time_formats_rfc3339_ms_utc),
-        cmocka_unit_test(job_json_matches_the_contract),
-        cmocka_unit_test(job_event_adds_event_seq_and_time),
-        cmocka_unit_test(progress_is_rounded_down_and_bounded),
-        cmocka_unit_test(status_names_round_trip),
-        cmocka_unit_test(job_message_round_trip_and_rejects),
+        cmocka_unit_test(uuid_v4_is_well_formed_and_random), cmocka_unit_test(uuid_validation),
+        cmocka_unit_test(time_formats_rfc3339_ms_utc),       cmocka_unit_test(job_json_matches_the_contract),
+        cmocka_unit_test(job_event_adds_event_seq_and_time), cmocka_unit_test(progress_is_rounded_down_and_bounded),
+        cmocka_unit_test(status_names_round_trip),           cmocka_unit_test(job_message_round_trip_and_rejects),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
 }

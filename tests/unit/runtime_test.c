@@ -186,7 +186,8 @@ static void fake_close(void *conn, void *ud)
     f->closes++;
 }
 
-static const eh_keepalive_ops_t FAKE_OPS = {.what = "fake", .open = fake_open, .healthy = fake_healthy, .close = fake_close};
+static const eh_keepalive_ops_t FAKE_OPS = {
+    .what = "fake", .open = fake_open, .healthy = fake_healthy, .close = fake_close};
 
 static void test_keepalive_waits_through_failures(void **state)
 {
@@ -277,16 +278,11 @@ static void test_keepalive_stop_ends_wait(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff_doubles_within_jitter),
-        cmocka_unit_test(test_backoff_jitter_spreads),
-        cmocka_unit_test(test_backoff_clamps_and_schedules),
-        cmocka_unit_test(test_stop_null_token_sleeps),
-        cmocka_unit_test(test_stop_sleep_full_then_cut),
-        cmocka_unit_test(test_stop_from_another_thread),
-        cmocka_unit_test(test_stop_from_signal_handler),
-        cmocka_unit_test(test_keepalive_waits_through_failures),
-        cmocka_unit_test(test_keepalive_get_respects_backoff),
-        cmocka_unit_test(test_keepalive_broken_reopens),
+        cmocka_unit_test(test_backoff_doubles_within_jitter),  cmocka_unit_test(test_backoff_jitter_spreads),
+        cmocka_unit_test(test_backoff_clamps_and_schedules),   cmocka_unit_test(test_stop_null_token_sleeps),
+        cmocka_unit_test(test_stop_sleep_full_then_cut),       cmocka_unit_test(test_stop_from_another_thread),
+        cmocka_unit_test(test_stop_from_signal_handler),       cmocka_unit_test(test_keepalive_waits_through_failures),
+        cmocka_unit_test(test_keepalive_get_respects_backoff), cmocka_unit_test(test_keepalive_broken_reopens),
         cmocka_unit_test(test_keepalive_stop_ends_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

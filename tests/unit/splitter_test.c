@@ -277,17 +277,17 @@ static void test_overlong_lines(void **state)
 {
     (void)state;
     /* max 8: exactly 8 fits, 8 + CRLF fits, 9 is too long; later lines keep coming with the right numbers */
-    static const char data[] = "12345678\n"         /* 1: fits */
-                               "12345678\r\n"       /* 2: fits, CR not counted */
-                               "123456789\n"        /* 3: too long by one */
-                               "short\n"            /* 4 */
+    static const char data[] = "12345678\n"                                   /* 1: fits */
+                               "12345678\r\n"                                 /* 2: fits, CR not counted */
+                               "123456789\n"                                  /* 3: too long by one */
+                               "short\n"                                      /* 4 */
                                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n" /* 5: 40 + CR */
-                               "after\n"            /* 6 */
-                               "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"; /* 7: final, 30, no newline */
+                               "after\n"                                      /* 6 */
+                               "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy";              /* 7: final, 30, no newline */
     recs_t r = {0};
     split(data, sizeof(data) - 1, 8, NULL, 0, &r, 1, 0);
     static const want_t want[] = {
-        {"12345678", 8, 9}, {"12345678", 8, 19}, {NULL, 9, 29}, {"short", 5, 35},
+        {"12345678", 8, 9}, {"12345678", 8, 19}, {NULL, 9, 29},   {"short", 5, 35},
         {NULL, 40, 77},     {"after", 5, 83},    {NULL, 30, 113},
     };
     assert_lines(&r, want, EH_ARRAY_LEN(want), 1);

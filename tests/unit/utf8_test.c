@@ -24,23 +24,23 @@ static void test_valid_and_invalid(void **state)
     } rows[] = {
         {S("plain ascii"), 11},
         {S("caf\xc3\xa9"), 5},
-        {S("\xe2\x82\xac"), 3},          /* U+20AC */
-        {S("\xf0\x9f\x98\x80"), 4},      /* U+1F600 */
-        {S("\xf4\x8f\xbf\xbf"), 4},      /* U+10FFFF */
-        {S("\xed\x9f\xbf"), 3},          /* U+D7FF, just below the surrogates */
-        {S("a\xc0\xaf"), 1},             /* overlong '/' */
-        {S("\xc1\xbf"), 0},              /* overlong */
-        {S("\xe0\x80\xaf"), 0},          /* overlong 3 bytes */
-        {S("\xf0\x80\x80\xaf"), 0},      /* overlong 4 bytes */
-        {S("\xed\xa0\x80"), 0},          /* U+D800 surrogate */
-        {S("\xed\xbf\xbf"), 0},          /* U+DFFF surrogate */
-        {S("\xf4\x90\x80\x80"), 0},      /* U+110000 */
-        {S("\xf5\x80\x80\x80"), 0},      /* F5 lead */
-        {S("ok\x80"), 2},                /* stray continuation */
-        {S("ok\xe2\x82"), 2},            /* truncated at the end */
-        {S("\xe2\x28\xa1"), 0},          /* bad continuation */
+        {S("\xe2\x82\xac"), 3},     /* U+20AC */
+        {S("\xf0\x9f\x98\x80"), 4}, /* U+1F600 */
+        {S("\xf4\x8f\xbf\xbf"), 4}, /* U+10FFFF */
+        {S("\xed\x9f\xbf"), 3},     /* U+D7FF, just below the surrogates */
+        {S("a\xc0\xaf"), 1},        /* overlong '/' */
+        {S("\xc1\xbf"), 0},         /* overlong */
+        {S("\xe0\x80\xaf"), 0},     /* overlong 3 bytes */
+        {S("\xf0\x80\x80\xaf"), 0}, /* overlong 4 bytes */
+        {S("\xed\xa0\x80"), 0},     /* U+D800 surrogate */
+        {S("\xed\xbf\xbf"), 0},     /* U+DFFF surrogate */
+        {S("\xf4\x90\x80\x80"), 0}, /* U+110000 */
+        {S("\xf5\x80\x80\x80"), 0}, /* F5 lead */
+        {S("ok\x80"), 2},           /* stray continuation */
+        {S("ok\xe2\x82"), 2},       /* truncated at the end */
+        {S("\xe2\x28\xa1"), 0},     /* bad continuation */
         {S("\xff"), 0},
-        {S("a\0b"), 3},                  /* NUL is valid UTF-8 */
+        {S("a\0b"), 3}, /* NUL is valid UTF-8 */
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         assert_int_equal(eh_utf8_invalid_at(rows[i].s, rows[i].len), rows[i].invalid_at);
@@ -66,7 +66,8 @@ static void test_decode(void **state)
 static void test_boundary_and_trim(void **state)
 {
     (void)state;
-    const char *s = "a\xe2\x82\xac" "b"; /* a, euro (3 bytes), b */
+    const char *s = "a\xe2\x82\xac"
+                    "b"; /* a, euro (3 bytes), b */
     assert_int_equal(eh_utf8_boundary(s, 0), 0);
     assert_int_equal(eh_utf8_boundary(s, 1), 1);
     assert_int_equal(eh_utf8_boundary(s, 2), 1);

@@ -54,8 +54,7 @@ static void check_valid(const valid_row_t *row)
         assert_int_equal(e.service.len, strlen(row->service));
         assert_memory_equal(e.service.p, row->service, e.service.len);
     }
-    if (e.attributes.len != strlen(row->attributes) ||
-        memcmp(e.attributes.p, row->attributes, e.attributes.len) != 0)
+    if (e.attributes.len != strlen(row->attributes) || memcmp(e.attributes.p, row->attributes, e.attributes.len) != 0)
         fail_msg("line %s: attributes %.*s, expected %s", row->line, (int)e.attributes.len, e.attributes.p,
                  row->attributes);
     worker_entry_clear(&e);
@@ -144,19 +143,18 @@ static void test_every_alias(void **state)
         /* service null: SQL NULL, and the key is used up */
         {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"service\":null}", TS0, "info", "m", NULL, "{}"},
         /* lookup order: the first alias present wins; the others stay as attributes */
-        {"{\"@timestamp\":\"2000-01-01T00:00:00Z\",\"ts\":1,\"time\":\"x\",\"timestamp\":\"2026-11-21T10:00:00Z\","
-         TAIL_LEVEL "," TAIL_MSG "}",
+        {"{\"@timestamp\":\"2000-01-01T00:00:00Z\",\"ts\":1,\"time\":\"x\",\"timestamp\":\"2026-11-21T10:00:"
+         "00Z\"," TAIL_LEVEL "," TAIL_MSG "}",
          TS0, "info", "m", NULL, "{\"@timestamp\":\"2000-01-01T00:00:00Z\",\"ts\":1,\"time\":\"x\"}"},
-        {"{" TAIL_TS ",\"error_severity\":\"LOG\",\"log.level\":\"x\",\"lvl\":1,\"severity\":\"error\"," TAIL_MSG
-         "}",
+        {"{" TAIL_TS ",\"error_severity\":\"LOG\",\"log.level\":\"x\",\"lvl\":1,\"severity\":\"error\"," TAIL_MSG "}",
          TS0, "error", "m", NULL, "{\"error_severity\":\"LOG\",\"log.level\":\"x\",\"lvl\":1}"},
         {"{" TAIL_TS "," TAIL_LEVEL ",\"msg\":\"second\",\"message\":\"first\"}", TS0, "info", "first", NULL,
          "{\"msg\":\"second\"}"},
         {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"app\":\"a\",\"name\":\"n\",\"logger\":\"l\"}", TS0, "info", "m",
          "l", "{\"app\":\"a\",\"name\":\"n\"}"},
         /* an unused alias may have any type: it is just an attribute */
-        {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"msg\":{\"a\":1},\"service\":\"s\",\"name\":[1]}", TS0, "info",
-         "m", "s", "{\"msg\":{\"a\":1},\"name\":[1]}"},
+        {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"msg\":{\"a\":1},\"service\":\"s\",\"name\":[1]}", TS0, "info", "m",
+         "s", "{\"msg\":{\"a\":1},\"name\":[1]}"},
     };
     for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++)
         check_valid(&rows[i]);
@@ -170,7 +168,8 @@ static void test_alias_wrong_type_does_not_fall_through(void **state)
          "field timestamp: expected a string or a number, found null"},
         {"{" TAIL_TS ",\"level\":{},\"severity\":\"info\"," TAIL_MSG "}",
          "field level: expected a string or a number, found an object"},
-        {"{" TAIL_TS "," TAIL_LEVEL ",\"message\":1,\"msg\":\"m\"}", "field message: expected a string, found a number"},
+        {"{" TAIL_TS "," TAIL_LEVEL ",\"message\":1,\"msg\":\"m\"}",
+         "field message: expected a string, found a number"},
         {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"service\":7,\"app\":\"a\"}",
          "field service: expected a string, found a number"},
     };
@@ -191,19 +190,21 @@ static void test_keys_and_strings(void **state)
         {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"Level\":\"x\",\"MSG\":1}", TS0, "info", "m", NULL,
          "{\"Level\":\"x\",\"MSG\":1}"},
         /* escapes decoded in message and service; attributes keep their JSON text */
-        {"{" TAIL_TS "," TAIL_LEVEL ",\"msg\":\"a\\tb\\\\c\\\"d\\/e\\u00e9\\ud83d\\ude00\\n\\r\\b\\f\",\"app\":\"x\\u0041\","
+        {"{" TAIL_TS "," TAIL_LEVEL
+         ",\"msg\":\"a\\tb\\\\c\\\"d\\/e\\u00e9\\ud83d\\ude00\\n\\r\\b\\f\",\"app\":\"x\\u0041\","
          "\"k\":\"v\\n\\u00e9\"}",
          TS0, "info", "a\tb\\c\"d/e\xc3\xa9\xf0\x9f\x98\x80\n\r\b\f", "xA", "{\"k\":\"v\\n\\u00e9\"}"},
         /* raw UTF-8 everywhere */
-        {"{" TAIL_TS "," TAIL_LEVEL ",\"msg\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\",\"cl\xc3\xa9\":\"\xe2\x82\xac\"}",
+        {"{" TAIL_TS "," TAIL_LEVEL
+         ",\"msg\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\",\"cl\xc3\xa9\":\"\xe2\x82\xac\"}",
          TS0, "info", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", NULL, "{\"cl\xc3\xa9\":\"\xe2\x82\xac\"}"},
         /* empty message is a string; an empty service is a service */
         {"{" TAIL_TS "," TAIL_LEVEL ",\"msg\":\"\",\"service\":\"\"}", TS0, "info", "", "", "{}"},
         /* whitespace around the object (spaces, tabs, a CR) */
         {" \t{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG "}\t \r", TS0, "info", "m", NULL, "{}"},
         /* numbers jansson refuses but jsonb stores (beyond 64 bits, beyond double) */
-        {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"id\":18446744073709551616,\"big\":1e400,\"tiny\":-1.5E-400}",
-         TS0, "info", "m", NULL, "{\"id\":18446744073709551616,\"big\":1e400,\"tiny\":-1.5E-400}"},
+        {"{" TAIL_TS "," TAIL_LEVEL "," TAIL_MSG ",\"id\":18446744073709551616,\"big\":1e400,\"tiny\":-1.5E-400}", TS0,
+         "info", "m", NULL, "{\"id\":18446744073709551616,\"big\":1e400,\"tiny\":-1.5E-400}"},
         /* the nested {"log":{"level":..}} form is not looked into */
         {"{" TAIL_TS ",\"log\":{\"level\":\"error\"}," TAIL_LEVEL "," TAIL_MSG "}", TS0, "info", "m", NULL,
          "{\"log\":{\"level\":\"error\"}}"},
@@ -269,11 +270,11 @@ static void test_invalid_lines(void **state)
         {"{\"a\":1e10001}", "number out of range at column 6 (more than 4000 digits or an exponent beyond 10000)"},
         /* invalid UTF-8, in and out of strings */
         {"{\"a\":\"\xff\"}", "invalid UTF-8 at byte 7"},
-        {"{\"a\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 7"},          /* overlong '/' */
-        {"{\"a\":\"\xe0\x80\xaf\"}", "invalid UTF-8 at byte 7"},      /* overlong, 3 bytes */
-        {"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8 at byte 7"},      /* encoded surrogate */
-        {"{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8 at byte 7"},  /* above U+10FFFF */
-        {"{\"a\":\"\xc3\"}", "invalid UTF-8 at byte 7"},              /* truncated sequence */
+        {"{\"a\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 7"},         /* overlong '/' */
+        {"{\"a\":\"\xe0\x80\xaf\"}", "invalid UTF-8 at byte 7"},     /* overlong, 3 bytes */
+        {"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8 at byte 7"},     /* encoded surrogate */
+        {"{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8 at byte 7"}, /* above U+10FFFF */
+        {"{\"a\":\"\xc3\"}", "invalid UTF-8 at byte 7"},             /* truncated sequence */
         {"{\"a\":\"\xe2\x82\"}", "invalid UTF-8 at byte 7"},
         {"{\"a\":1,\xff}", "invalid UTF-8 at byte 8"},
         {"{\"a\":1,\xc3\xa9}", "invalid JSON at column 8: expected a string key"},
@@ -443,17 +444,62 @@ static void test_levels_number(void **state)
 
 /* Lines on the edge of the grammar; for each, our "is it JSON" verdict must be jansson's. */
 static const char *const JSON_EDGE[] = {
-    "{\"a\":[]}", "{\"a\":{}}", "{\"a\":[{}]}", "{\"a\":[[]]}", "{\"a\":-0}", "{\"a\":-0.0e-0}", "{\"a\":0e0}",
-    "{\"a\":1E+2}", "{\"a\":1e-2}", "{\"a\":0.1}", "{\"a\":00}", "{\"a\":-01}", "{\"a\":1.e1}", "{\"a\":.1}",
-    "{\"a\":1e+}", "{\"a\":--1}", "{\"a\":0x1}", "{\"a\":Infinity}", "{\"a\":true }", "{\"a\":trueX}",
-    "{\"a\":nul}", "{\"a\":\"\\/\"}", "{\"a\":\"\\'\"}", "{\"a\":\"\\U0041\"}", "{\"a\":\"\\u004\"}",
-    "{\"a\":\"\\uDBFF\\uDFFF\"}", "{\"a\":\"\\uD800\\uD800\"}", "{\"a\":\"\x7f\"}", "{\"a\":\"\xef\xbf\xbf\"}",
-    "{\"a\":\"\xf0\x90\x80\x80\"}", "{\"a\":\"\xf0\x80\x80\x80\"}", "{\"a\":\"\xf8\x88\x80\x80\x80\"}",
-    "{\"a\":\"\xc2\x80\"}", "{\"a\":\"\xc1\xbf\"}", "{\"a\":\"\xe0\xa0\x80\"}", "{\"a\":\"\xed\x9f\xbf\"}",
-    "{\"a\":\"\xee\x80\x80\"}", "{\"a\":\"\x80\"}", "{\"a\":1,\"a\":2}", "{\"\":1}", "{\"a\":[1,[2,[3]]]}",
-    "{\"a\"\t:\r1\n}", "{\"a\":1}\n", "{\"a\":\"x\"\"y\"}", "{\"a\":[1,2,]}", "{\"a\":{\"b\":1,}}",
-    "{,}", "{\"a\":1,,\"b\":2}", "{\"a\"::1}", "{\"a\":1 \"b\":2}", "{\"a\":[}", "{\"a\":]}", "{\"a\":\"\\",
-    "{\"a\":\"\\u\"}", "{\"a\":\"\\ud83d\\ude0\"}", "{\"a\":\"\\ud83d\\\"}",
+    "{\"a\":[]}",
+    "{\"a\":{}}",
+    "{\"a\":[{}]}",
+    "{\"a\":[[]]}",
+    "{\"a\":-0}",
+    "{\"a\":-0.0e-0}",
+    "{\"a\":0e0}",
+    "{\"a\":1E+2}",
+    "{\"a\":1e-2}",
+    "{\"a\":0.1}",
+    "{\"a\":00}",
+    "{\"a\":-01}",
+    "{\"a\":1.e1}",
+    "{\"a\":.1}",
+    "{\"a\":1e+}",
+    "{\"a\":--1}",
+    "{\"a\":0x1}",
+    "{\"a\":Infinity}",
+    "{\"a\":true }",
+    "{\"a\":trueX}",
+    "{\"a\":nul}",
+    "{\"a\":\"\\/\"}",
+    "{\"a\":\"\\'\"}",
+    "{\"a\":\"\\U0041\"}",
+    "{\"a\":\"\\u004\"}",
+    "{\"a\":\"\\uDBFF\\uDFFF\"}",
+    "{\"a\":\"\\uD800\\uD800\"}",
+    "{\"a\":\"\x7f\"}",
+    "{\"a\":\"\xef\xbf\xbf\"}",
+    "{\"a\":\"\xf0\x90\x80\x80\"}",
+    "{\"a\":\"\xf0\x80\x80\x80\"}",
+    "{\"a\":\"\xf8\x88\x80\x80\x80\"}",
+    "{\"a\":\"\xc2\x80\"}",
+    "{\"a\":\"\xc1\xbf\"}",
+    "{\"a\":\"\xe0\xa0\x80\"}",
+    "{\"a\":\"\xed\x9f\xbf\"}",
+    "{\"a\":\"\xee\x80\x80\"}",
+    "{\"a\":\"\x80\"}",
+    "{\"a\":1,\"a\":2}",
+    "{\"\":1}",
+    "{\"a\":[1,[2,[3]]]}",
+    "{\"a\"\t:\r1\n}",
+    "{\"a\":1}\n",
+    "{\"a\":\"x\"\"y\"}",
+    "{\"a\":[1,2,]}",
+    "{\"a\":{\"b\":1,}}",
+    "{,}",
+    "{\"a\":1,,\"b\":2}",
+    "{\"a\"::1}",
+    "{\"a\":1 \"b\":2}",
+    "{\"a\":[}",
+    "{\"a\":]}",
+    "{\"a\":\"\\",
+    "{\"a\":\"\\u\"}",
+    "{\"a\":\"\\ud83d\\ude0\"}",
+    "{\"a\":\"\\ud83d\\\"}",
 };
 
 static void test_json_verdicts_match_jansson(void **state)
@@ -494,7 +540,8 @@ static void test_attributes_equal_input_minus_fields(void **state)
     } rows[] = {
         {"{\"level\":30,\"time\":1700000000000,\"pid\":1,\"hostname\":\"h\",\"msg\":\"hi\",\"o\":{\"x\":[1,{}]}}",
          {"level", "time", "msg", NULL}},
-        {"{\"name\":\"app\",\"hostname\":\"h\",\"pid\":1,\"level\":30,\"msg\":\"hi\",\"time\":\"2026-11-21T10:00:00.000Z\","
+        {"{\"name\":\"app\",\"hostname\":\"h\",\"pid\":1,\"level\":30,\"msg\":\"hi\",\"time\":\"2026-11-21T10:00:00."
+         "000Z\","
          "\"v\":0,\"message\":\"m\"}",
          {"name", "level", "message", "time"}},
         {"{\"ts\":1,\"time\":2,\"timestamp\":\"2026-11-21T10:00:00Z\",\"lvl\":\"x\",\"severity\":\"info\","

@@ -128,10 +128,10 @@ static void test_queue_coalesces_but_keeps_terminal(void **state)
     assert_int_equal(q.count, 4);
     assert_false(push(&q, 52, false, true)); /* nothing after the end */
     assert_true(q.ended);
-    assert_int_equal(pop_seq(&q), 1);        /* the snapshot stays first */
-    assert_int_equal(pop_seq(&q), 2);        /* the oldest progress events stay... */
+    assert_int_equal(pop_seq(&q), 1); /* the snapshot stays first */
+    assert_int_equal(pop_seq(&q), 2); /* the oldest progress events stay... */
     assert_int_equal(pop_seq(&q), 3);
-    assert_int_equal(pop_seq(&q), 51);       /* ...the newest gave way to the terminal event */
+    assert_int_equal(pop_seq(&q), 51); /* ...the newest gave way to the terminal event */
     assert_true(q.coalesced > 0);
     api_ws_queue_free(&q);
 }
