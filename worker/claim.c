@@ -14,8 +14,8 @@
     " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
 #define CLAIM_RETURNING "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed, tenant_id::text"
 
-/* Column numbers after the 13 of EH_JOB_COLUMNS in CLAIM_RETURNING. */
-enum { COL_ATTEMPTS = 13, COL_OBJECT_KEY, COL_BYTES_PROCESSED, COL_TENANT_ID };
+/* Column numbers after EH_JOB_COLUMNS in CLAIM_RETURNING. */
+enum { COL_ATTEMPTS = EH_JOB_COL_COUNT, COL_OBJECT_KEY, COL_BYTES_PROCESSED, COL_TENANT_ID };
 
 /*
  * The fair pick: among published queued jobs, the tenant with the fewest
