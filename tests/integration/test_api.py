@@ -271,7 +271,7 @@ def test_job_errors_paging(api, db):
     query(db, "UPDATE jobs SET lines_invalid = 5 WHERE id = %s", job_id)
     url = api.url + f"/api/v1/jobs/{job_id}/errors"
     body = requests.get(url).json()
-    assert body == {"job_id": job_id, "total": 5, "limit": 100, "offset": 0,
+    assert body == {"job_id": job_id, "total": 5, "limit": 100, "offset": 0, "truncated": False,
                     "errors": [{"line_no": n, "reason": f"bad {n}"} for n in (1, 3, 5, 7, 9)]}
     body = requests.get(url, params={"limit": 2, "offset": 1}).json()
     assert body["total"] == 5 and body["limit"] == 2 and body["offset"] == 1
