@@ -72,6 +72,8 @@
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
 #define PUBLISH_CONFIRM_MS 2000
+/* Bulk mode: a step goes on past a commit until it has run this long (then the next job's turn). */
+#define STEP_SHARE_MS 20
 
 /* Outcomes of the run's steps besides EH_OK / EH_AGAIN (retry from the checkpoint) / EH_ERR. */
 #define RUN_LOST 1  /* the lease is gone (or the job was cancelled): drop it */
@@ -161,7 +163,7 @@ struct worker_job {
     int64_t next_step_line; /* a commit happens at this line, so that no 10 % step is skipped */
     int64_t last_renew_ms;
     int64_t delay_until_ms; /* the per-line delay of the last line ends then */
-    bool committed_in_step; /* bulk mode: the step ends after its commit */
+    int64_t step_started_ms; /* bulk mode: a step yields after a commit once it ran STEP_SHARE_MS */
 
     /* the object as read: chunk holds bytes [chunk_base, chunk_base + chunk.len); fed up to `fed` */
     eh_buf_t chunk;
@@ -553,7 +555,13 @@ static int on_line(const worker_line_t *line, void *ud)
     if (batch_full(r, now)) {
         if ((rc = commit(r, CK_BATCH)) != EH_OK)
             return after_failed_commit(r, rc);
-        return RUN_YIELD; /* the next job's batch comes first */
+        /*
+         * The next job's batch comes first, once this step has had its
+         * share: a small job's commits at every 10 % step (one per line for
+         * a 10-line file) must not each wait for a whole pass.
+         */
+        if (eh_time_mono_ms() - r->step_started_ms >= STEP_SHARE_MS)
+            return RUN_YIELD;
     }
     return EH_OK;
 }
@@ -827,6 +835,7 @@ static int object_size(worker_job_t *r)
 static int run_step(worker_job_t *r, int64_t now)
 {
     int rc;
+    r->step_started_ms = now;
     if (!r->size_known && (rc = object_size(r)) != EH_OK)
         return rc;
     if (r->event_pending && now - r->last_event_ms >= EVENT_MIN_INTERVAL_MS)
