@@ -114,8 +114,8 @@ static int mac_of(const unsigned char body[BODY_LEN], const unsigned char tenant
     unsigned int n = 0;
     memcpy(msg, body, BODY_LEN);
     memcpy(msg + BODY_LEN, tenant, 16);
-    if (secret_len == 0 ||
-        HMAC(EVP_sha256(), secret_key, (int)secret_len, msg, sizeof(msg), full, &n) == NULL || n < MAC_LEN)
+    if (secret_len == 0 || HMAC(EVP_sha256(), secret_key, (int)secret_len, msg, sizeof(msg), full, &n) == NULL ||
+        n < MAC_LEN)
         return EH_ERR;
     memcpy(mac, full, MAC_LEN);
     return EH_OK;
@@ -187,8 +187,7 @@ int api_cursor_encode(const api_cursor_t *c, const char *tenant_id, char out[API
     return EH_OK;
 }
 
-int api_cursor_decode(const char *text, size_t len, api_cursor_kind_t kind, const char *tenant_id,
-                      api_cursor_t *out)
+int api_cursor_decode(const char *text, size_t len, api_cursor_kind_t kind, const char *tenant_id, api_cursor_t *out)
 {
     unsigned char raw[RAW_LEN], tenant[16], mac[MAC_LEN];
     if (text == NULL || len != API_CURSOR_STRLEN || memchr(text, '\0', len) != NULL)

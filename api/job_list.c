@@ -50,8 +50,9 @@ static bool list_params(struct MHD_Connection *c, api_request_t *rq, api_jobq_li
     if (rc == EH_OK && eh_job_status_parse(v, &req->status) == EH_OK) {
         req->has_status = true;
     } else if (rc != API_PARAM_ABSENT) {
-        *answer = api_params_refuse(c, rq, "status", "must be given once, one of queued, processing, completed, "
-                                                     "failed, cancelled");
+        *answer = api_params_refuse(c, rq, "status",
+                                    "must be given once, one of queued, processing, completed, "
+                                    "failed, cancelled");
         return false;
     }
     int64_t limit;
@@ -72,8 +73,8 @@ static bool list_params(struct MHD_Connection *c, api_request_t *rq, api_jobq_li
 static json_t *list_body(const api_jobq_job_page_t *page, const char *tenant_id)
 {
     json_t *jobs = json_array();
-    json_t *next = page->has_next ? cursor_json(API_CURSOR_JOBS, page->next.created_at_us, page->next.id, tenant_id)
-                                  : json_null();
+    json_t *next =
+        page->has_next ? cursor_json(API_CURSOR_JOBS, page->next.created_at_us, page->next.id, tenant_id) : json_null();
     json_t *body = json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor", next);
     if (body == NULL)
         return NULL;
@@ -133,8 +134,9 @@ static bool entries_params(struct MHD_Connection *c, api_request_t *rq, api_jobq
     const char *v;
     int rc = api_params_get(c, "level", &v);
     if (rc == EH_DECLINED || (rc == EH_OK && api_params_parse_levels(v, &req->levels) != EH_OK)) {
-        *answer = api_params_refuse(c, rq, "level", "must be given once, as a comma-separated list of trace, debug, "
-                                                    "info, notice, warn, error, fatal");
+        *answer = api_params_refuse(c, rq, "level",
+                                    "must be given once, as a comma-separated list of trace, debug, "
+                                    "info, notice, warn, error, fatal");
         return false;
     }
     if (!time_param(c, rq, "since", &req->has_since, &req->since_us, answer) ||
@@ -147,8 +149,8 @@ static bool entries_params(struct MHD_Connection *c, api_request_t *rq, api_jobq
     }
     req->q = v;
     int64_t limit;
-    if (api_params_int(c, rq, "limit", API_JOBQ_ENTRIES_LIMIT_DEFAULT, 1, API_JOBQ_ENTRIES_LIMIT_MAX, &limit,
-                       answer) != EH_OK)
+    if (api_params_int(c, rq, "limit", API_JOBQ_ENTRIES_LIMIT_DEFAULT, 1, API_JOBQ_ENTRIES_LIMIT_MAX, &limit, answer) !=
+        EH_OK)
         return false;
     req->limit = (int)limit;
     bool has_cursor;

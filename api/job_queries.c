@@ -15,7 +15,7 @@
 
 #include "job_store.h"
 
-const char *const API_JOBQ_LEVEL_NAMES[API_JOBQ_LEVEL_COUNT] = {"trace", "debug", "info",  "notice",
+const char *const API_JOBQ_LEVEL_NAMES[API_JOBQ_LEVEL_COUNT] = {"trace", "debug", "info", "notice",
                                                                 "warn",  "error", "fatal"};
 
 /* The default scan window of a filtered entries page, in line numbers (see NOTES.md for the measurement). */
@@ -30,8 +30,9 @@ static const char SQL_GET[] = "SELECT " EH_JOB_COLUMNS " FROM jobs WHERE id = $1
 static const char SQL_LIST[] =
     "SELECT " EH_JOB_COLUMNS ", (extract(epoch FROM created_at) * 1000000)::bigint FROM jobs "
     "WHERE tenant_id = $1::uuid AND ($2::text IS NULL OR status = $2::text) "
-    "  AND ($3::bigint IS NULL OR (created_at, id) < (" US_TO_TS("$3") ", $4::uuid)) "
-    "ORDER BY created_at DESC, id DESC LIMIT $5::int";
+    "  AND ($3::bigint IS NULL OR (created_at, id) < (" US_TO_TS(
+        "$3") ", $4::uuid)) "
+              "ORDER BY created_at DESC, id DESC LIMIT $5::int";
 
 /*
  * The job row decides existence and ownership (LEFT JOIN: a job without
@@ -47,11 +48,13 @@ static const char SQL_ENTRIES[] =
     "  SELECT le.line_no, le.ts, le.level, le.service, le.message, le.attributes FROM log_entries le "
     "  WHERE le.job_id = j.id AND le.line_no > $3::bigint AND le.line_no <= $4::bigint "
     "    AND ($5::text[] IS NULL OR le.level = ANY($5::text[])) "
-    "    AND ($6::bigint IS NULL OR le.ts >= " US_TO_TS("$6") ") "
-    "    AND ($7::bigint IS NULL OR le.ts < " US_TO_TS("$7") ") "
-    "    AND ($8::text IS NULL OR strpos(lower(le.message), lower($8::text)) > 0) "
-    "  ORDER BY le.line_no LIMIT $9::int) e ON true "
-    "WHERE j.id = $1::uuid AND j.tenant_id = $2::uuid ORDER BY e.line_no";
+    "    AND ($6::bigint IS NULL OR le.ts >= " US_TO_TS(
+        "$6") ") "
+              "    AND ($7::bigint IS NULL OR le.ts < " US_TO_TS(
+                  "$7") ") "
+                        "    AND ($8::text IS NULL OR strpos(lower(le.message), lower($8::text)) > 0) "
+                        "  ORDER BY le.line_no LIMIT $9::int) e ON true "
+                        "WHERE j.id = $1::uuid AND j.tenant_id = $2::uuid ORDER BY e.line_no";
 
 /*
  * total is jobs.lines_invalid (every invalid line); stored counts the rows
@@ -81,12 +84,25 @@ static const char SQL_CANCEL[] =
  * small batches. A concurrent second delete waits for the row lock, then
  * finds no row.
  */
-static const char SQL_DELETE[] =
-    "WITH d AS (DELETE FROM jobs WHERE id = $1::uuid AND tenant_id = $2::uuid "
-    "    AND status IN ('completed', 'failed', 'cancelled') RETURNING *), "
-    "  p AS (INSERT INTO job_purges (job_id, tenant_id, object_key, lines_total, reason) "
-    "    SELECT id, tenant_id, object_key, lines_total, 'delete' FROM d) "
-    "SELECT " EH_JOB_COLUMNS " FROM d";
+static const char SQL_DELETE[] = "WITH d AS (DELETE FROM jobs WHERE id = $1::uuid AND tenant_id = $2::uuid "
+                                 "    AND status IN ('completed', 'failed', 'cancelled') RETURNING *), "
+                                 "  p AS (INSERT INTO job_purges (job_id, tenant_id, object_key, lines_total, reason) "
+                                 "    SELECT id, tenant_id, object_key, lines_total, 'delete' FROM d) "
+                                 "SELECT " EH_JOB_COLUMNS " FROM d";
+
+/* The columns of each result, by name. */
+enum { LIST_COL_CREATED_AT_US = EH_JOB_COL_COUNT };
+enum {
+    ENTRIES_COL_COMMITTED,
+    ENTRIES_COL_LINE_NO,
+    ENTRIES_COL_TIMESTAMP,
+    ENTRIES_COL_LEVEL,
+    ENTRIES_COL_SERVICE,
+    ENTRIES_COL_MESSAGE,
+    ENTRIES_COL_ATTRIBUTES
+};
+enum { ERRORS_COL_TOTAL, ERRORS_COL_STORED, ERRORS_COL_LINE_NO, ERRORS_COL_REASON };
+enum { COUNTS_COL_ID, COUNTS_COL_LINES_INVALID };
 
 static int64_t num(const PGresult *res, int row, int col)
 {
@@ -159,7 +175,7 @@ int api_jobq_list(eh_db_t *db, const api_jobq_list_req_t *req, api_jobq_job_page
     }
     if (rows > req->limit && n > 0) {
         out->has_next = true;
-        out->next.created_at_us = num(res, (int)n - 1, 13);
+        out->next.created_at_us = num(res, (int)n - 1, LIST_COL_CREATED_AT_US);
         snprintf(out->next.id, sizeof(out->next.id), "%s", out->jobs[n - 1].id);
     }
     PQclear(res);
@@ -200,14 +216,14 @@ static bool entries_filtered(const api_jobq_entries_req_t *req)
 
 static void entry_of_row(const PGresult *res, int row, api_jobq_entry_t *e)
 {
-    e->line_no = num(res, row, 1);
-    e->timestamp = PQgetvalue(res, row, 2);
-    e->level = PQgetvalue(res, row, 3);
-    e->service = PQgetisnull(res, row, 4) ? NULL : PQgetvalue(res, row, 4);
-    e->message = PQgetvalue(res, row, 5);
-    e->message_len = (size_t)PQgetlength(res, row, 5);
-    e->attributes = PQgetvalue(res, row, 6);
-    e->attributes_len = (size_t)PQgetlength(res, row, 6);
+    e->line_no = num(res, row, ENTRIES_COL_LINE_NO);
+    e->timestamp = PQgetvalue(res, row, ENTRIES_COL_TIMESTAMP);
+    e->level = PQgetvalue(res, row, ENTRIES_COL_LEVEL);
+    e->service = PQgetisnull(res, row, ENTRIES_COL_SERVICE) ? NULL : PQgetvalue(res, row, ENTRIES_COL_SERVICE);
+    e->message = PQgetvalue(res, row, ENTRIES_COL_MESSAGE);
+    e->message_len = (size_t)PQgetlength(res, row, ENTRIES_COL_MESSAGE);
+    e->attributes = PQgetvalue(res, row, ENTRIES_COL_ATTRIBUTES);
+    e->attributes_len = (size_t)PQgetlength(res, row, ENTRIES_COL_ATTRIBUTES);
 }
 
 int api_jobq_entries(eh_db_t *db, const api_jobq_entries_req_t *req, api_jobq_entry_page_t *out)
@@ -241,10 +257,10 @@ int api_jobq_entries(eh_db_t *db, const api_jobq_entries_req_t *req, api_jobq_en
         PQclear(res);
         return EH_DECLINED;
     }
-    int64_t committed = num(res, 0, 0);
+    int64_t committed = num(res, 0, ENTRIES_COL_COMMITTED);
     int n = 0; /* rows that are entries (not the NULL row of an empty page) */
     for (int i = 0; i < rows; i++)
-        n += !PQgetisnull(res, i, 1);
+        n += !PQgetisnull(res, i, ENTRIES_COL_LINE_NO);
     int keep = n > req->limit ? req->limit : n;
     out->entries = calloc(keep > 0 ? (size_t)keep : 1, sizeof(*out->entries));
     if (out->entries == NULL) {
@@ -294,11 +310,11 @@ int api_jobq_errors(eh_db_t *db, const api_jobq_errors_req_t *req, api_jobq_erro
         PQclear(res);
         return EH_DECLINED;
     }
-    out->total = num(res, 0, 0);
-    out->truncated = out->total > num(res, 0, 1);
+    out->total = num(res, 0, ERRORS_COL_TOTAL);
+    out->truncated = out->total > num(res, 0, ERRORS_COL_STORED);
     int n = 0;
     for (int i = 0; i < rows; i++)
-        n += !PQgetisnull(res, i, 2);
+        n += !PQgetisnull(res, i, ERRORS_COL_LINE_NO);
     int keep = n > req->limit ? req->limit : n;
     out->errors = calloc(keep > 0 ? (size_t)keep : 1, sizeof(*out->errors));
     if (out->errors == NULL) {
@@ -307,16 +323,15 @@ int api_jobq_errors(eh_db_t *db, const api_jobq_errors_req_t *req, api_jobq_erro
     }
     out->priv = res;
     for (int i = 0; i < keep; i++) {
-        out->errors[i].line_no = num(res, i, 2);
-        out->errors[i].reason = PQgetvalue(res, i, 3);
+        out->errors[i].line_no = num(res, i, ERRORS_COL_LINE_NO);
+        out->errors[i].reason = PQgetvalue(res, i, ERRORS_COL_REASON);
     }
     out->count = (size_t)keep;
     out->has_next = n > req->limit;
     return EH_OK;
 }
 
-int api_jobq_error_counts(eh_db_t *db, const char *tenant_id, const char *const *job_ids, size_t n,
-                          int64_t *counts)
+int api_jobq_error_counts(eh_db_t *db, const char *tenant_id, const char *const *job_ids, size_t n, int64_t *counts)
 {
     for (size_t i = 0; i < n; i++)
         counts[i] = -1;
@@ -338,8 +353,8 @@ int api_jobq_error_counts(eh_db_t *db, const char *tenant_id, const char *const 
         return rc;
     for (int r = 0; r < PQntuples(res); r++) {
         for (size_t i = 0; i < n; i++) {
-            if (strcmp(PQgetvalue(res, r, 0), job_ids[i]) == 0)
-                counts[i] = num(res, r, 1);
+            if (strcmp(PQgetvalue(res, r, COUNTS_COL_ID), job_ids[i]) == 0)
+                counts[i] = num(res, r, COUNTS_COL_LINES_INVALID);
         }
     }
     PQclear(res);

@@ -95,8 +95,8 @@ typedef struct api_jobq_entries_req {
 
 typedef struct api_jobq_entry {
     int64_t line_no;
-    const char *timestamp;  /* RFC 3339 UTC, milliseconds: "2026-11-21T10:00:00.123Z" */
-    const char *level;      /* normalized */
+    const char *timestamp; /* RFC 3339 UTC, milliseconds: "2026-11-21T10:00:00.123Z" */
+    const char *level;     /* normalized */
     const char *message;
     const char *service;    /* NULL when absent */
     const char *attributes; /* a JSON object as text */
@@ -133,9 +133,9 @@ typedef struct api_jobq_line_error {
 typedef struct api_jobq_error_page {
     api_jobq_line_error_t *errors; /* count entries */
     size_t count;
-    int64_t total;     /* the job's lines_invalid: every invalid line, stored or only counted */
-    bool truncated;    /* lines_invalid exceeds the rows stored (EH_MAX_ERRORS_STORED) */
-    bool has_next;     /* a row follows this page */
+    int64_t total;  /* the job's lines_invalid: every invalid line, stored or only counted */
+    bool truncated; /* lines_invalid exceeds the rows stored (EH_MAX_ERRORS_STORED) */
+    bool has_next;  /* a row follows this page */
     void *priv;
 } api_jobq_error_page_t;
 

@@ -36,7 +36,6 @@ static enum MHD_Result not_found(struct MHD_Connection *c, api_request_t *rq)
     return api_http_send_error(c, rq, MHD_HTTP_NOT_FOUND, "job_not_found", "no job with this id");
 }
 
-
 enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc)
 {
     if (rc == EH_DECLINED)
@@ -46,8 +45,7 @@ enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t 
     return api_http_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "could not read the job");
 }
 
-bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job,
-                  enum MHD_Result *answer)
+bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job, enum MHD_Result *answer)
 {
     if (!eh_uuid_valid(rq->id, rq->id_len)) {
         *answer = bad_id(c, rq);
@@ -88,14 +86,14 @@ bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[E
 static json_t *errors_body(const char *id, const api_jobq_error_page_t *page, int64_t limit, int64_t offset)
 {
     json_t *list = json_array();
-    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "job_id", id, "total", (json_int_t)page->total,
-                             "limit", (json_int_t)limit, "offset", (json_int_t)offset, "truncated", page->truncated,
-                             "errors", list);
+    json_t *body =
+        json_pack("{s:s, s:I, s:I, s:I, s:b, s:o}", "job_id", id, "total", (json_int_t)page->total, "limit",
+                  (json_int_t)limit, "offset", (json_int_t)offset, "truncated", page->truncated, "errors", list);
     if (body == NULL)
         return NULL;
     for (size_t i = 0; i < page->count; i++) {
-        json_t *e = json_pack("{s:I, s:s}", "line_no", (json_int_t)page->errors[i].line_no, "reason",
-                              page->errors[i].reason);
+        json_t *e =
+            json_pack("{s:I, s:s}", "line_no", (json_int_t)page->errors[i].line_no, "reason", page->errors[i].reason);
         if (e == NULL || json_array_append_new(list, e) != 0) {
             json_decref(body);
             return NULL;

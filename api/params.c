@@ -143,8 +143,8 @@ int api_params_parse_levels(const char *s, unsigned *bits)
 }
 
 /* Query parameter name as a number in [min, max] (def when absent): EH_OK, or EH_DECLINED with the 400 queued. */
-int api_params_int(struct MHD_Connection *c, api_request_t *rq, const char *name, int64_t def, int64_t min,
-                   int64_t max, int64_t *out, enum MHD_Result *answer)
+int api_params_int(struct MHD_Connection *c, api_request_t *rq, const char *name, int64_t def, int64_t min, int64_t max,
+                   int64_t *out, enum MHD_Result *answer)
 {
     const char *v;
     int rc = api_params_get(c, name, &v);

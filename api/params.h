@@ -47,7 +47,6 @@ EH_MUST_CHECK int api_params_int(struct MHD_Connection *c, struct api_request *r
                                  int64_t min, int64_t max, int64_t *out, enum MHD_Result *answer);
 
 /* Queues the 400 {"error":{"code":"invalid_<name>","message":"<name>: <what>"}}. */
-enum MHD_Result api_params_refuse(struct MHD_Connection *c, struct api_request *rq, const char *name,
-                                  const char *what);
+enum MHD_Result api_params_refuse(struct MHD_Connection *c, struct api_request *rq, const char *name, const char *what);
 
 #endif

@@ -271,7 +271,7 @@ static void poll_batch(api_ws_t *ws, const char *ids, int64_t now)
     for (const char *id = ids + 1; strlen(id) >= EH_UUID_STRLEN; id += EH_UUID_STRLEN + 1) {
         bool found = false;
         for (int r = 0; r < PQntuples(res) && !found; r++)
-            found = strncmp(PQgetvalue(res, r, 0), id, EH_UUID_STRLEN) == 0;
+            found = strncmp(PQgetvalue(res, r, EH_JOB_COL_ID), id, EH_UUID_STRLEN) == 0;
         char one[EH_UUID_STRLEN + 1];
         memcpy(one, id, EH_UUID_STRLEN);
         one[EH_UUID_STRLEN] = '\0';

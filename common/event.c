@@ -8,8 +8,8 @@
 #include "uuid.h"
 
 static const char *const NAMES[EH_EVENT_KIND_COUNT] = {
-    [EH_EVENT_SNAPSHOT] = "snapshot", [EH_EVENT_STARTED] = "started", [EH_EVENT_PROGRESS] = "progress",
-    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed", [EH_EVENT_CANCELLED] = "cancelled",
+    [EH_EVENT_SNAPSHOT] = "snapshot",   [EH_EVENT_STARTED] = "started", [EH_EVENT_PROGRESS] = "progress",
+    [EH_EVENT_COMPLETED] = "completed", [EH_EVENT_FAILED] = "failed",   [EH_EVENT_CANCELLED] = "cancelled",
     [EH_EVENT_DELETED] = "deleted",
 };
 

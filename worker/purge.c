@@ -39,9 +39,9 @@ static const char SQL_RETENTION[] =
     "    SELECT id, tenant_id, object_key, lines_total, 'retention' FROM d ON CONFLICT (job_id) DO NOTHING) "
     "SELECT " EH_JOB_COLUMNS " FROM d";
 
-static const char SQL_NEXT[] =
-    "SELECT job_id::text, object_key, lines_total, purged_through FROM job_purges "
-    "ORDER BY requested_at, job_id LIMIT 1";
+enum { NEXT_COL_JOB_ID, NEXT_COL_OBJECT_KEY, NEXT_COL_LINES_TOTAL, NEXT_COL_PURGED_THROUGH };
+static const char SQL_NEXT[] = "SELECT job_id::text, object_key, lines_total, purged_through FROM job_purges "
+                               "ORDER BY requested_at, job_id LIMIT 1";
 
 /* One batch: entries and errors of lines ($2, $3], and the progress mark, in one transaction. */
 static const char SQL_BATCH[] =
@@ -50,10 +50,9 @@ static const char SQL_BATCH[] =
     "UPDATE job_purges SET purged_through = GREATEST(purged_through, $3::bigint) WHERE job_id = $1::uuid";
 
 /* After the last range: whatever lies past lines_total (nothing, unless lines_total was off), then the purge. */
-static const char SQL_FINISH[] =
-    "WITH e AS (DELETE FROM log_entries WHERE job_id = $1::uuid), "
-    "  r AS (DELETE FROM job_errors WHERE job_id = $1::uuid) "
-    "DELETE FROM job_purges WHERE job_id = $1::uuid";
+static const char SQL_FINISH[] = "WITH e AS (DELETE FROM log_entries WHERE job_id = $1::uuid), "
+                                 "  r AS (DELETE FROM job_errors WHERE job_id = $1::uuid) "
+                                 "DELETE FROM job_purges WHERE job_id = $1::uuid";
 
 worker_purge_t *worker_purge_create(const eh_config_t *cfg)
 {
@@ -125,10 +124,10 @@ static int purge_step(worker_purge_t *p, eh_db_t *db)
         return EH_DECLINED;
     }
     char id[EH_UUID_STRLEN + 1], key[512];
-    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-    snprintf(key, sizeof(key), "%s", PQgetvalue(res, 0, 1));
-    int64_t total = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    int64_t done = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, NEXT_COL_JOB_ID));
+    snprintf(key, sizeof(key), "%s", PQgetvalue(res, 0, NEXT_COL_OBJECT_KEY));
+    int64_t total = strtoll(PQgetvalue(res, 0, NEXT_COL_LINES_TOTAL), NULL, 10);
+    int64_t done = strtoll(PQgetvalue(res, 0, NEXT_COL_PURGED_THROUGH), NULL, 10);
     PQclear(res);
     if (done < total) {
         char from[24], to[24];

@@ -289,9 +289,9 @@ def test_job_errors_paging(api, db):
 def test_routes_methods_and_health(api):
     assert_error(requests.get(api.url + "/nope"), 404, "not_found")
     assert_error(requests.get(api.url + "/api/v1/jobs/"), 404)
-    r = requests.put(api.url + f"/api/v1/jobs/{uuid.uuid4()}")  # DELETE is a route of its own (issue 12)
+    r = requests.put(api.url + f"/api/v1/jobs/{uuid.uuid4()}")
     assert_error(r, 405, "method_not_allowed")
-    assert "GET" in r.headers["Allow"]
+    assert "GET" in r.headers["Allow"] and "DELETE" in r.headers["Allow"]
     r = requests.get(api.url + "/api/v1/files/upload")
     assert_error(r, 405)
     assert r.headers["Allow"] == "POST"

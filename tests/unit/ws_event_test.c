@@ -217,6 +217,50 @@ static void test_frame_from_job(void **state)
     eh_job_clear(&job);
 }
 
+/* Cancel and delete (issue 12): both end a stream; a cancelled job's synthetic event is "cancelled". */
+static void test_cancelled_and_deleted(void **state)
+{
+    (void)state;
+    char id[EH_UUID_STRLEN + 1];
+    int64_t seq = 0;
+    bool term = false, coal = true;
+    assert_int_equal(parse("{\"job_id\":\"" ID "\",\"event\":\"cancelled\",\"seq\":5}", id, &seq, &term, &coal), EH_OK);
+    assert_true(term);
+    assert_false(coal);
+    term = false;
+    assert_int_equal(parse("{\"job_id\":\"" ID "\",\"event\":\"deleted\",\"seq\":6}", id, &seq, &term, &coal), EH_OK);
+    assert_true(term);
+
+    eh_job_t job;
+    memset(&job, 0, sizeof(job));
+    memcpy(job.id, ID, sizeof(job.id));
+    job.file_name = strdup("app.jsonl");
+    assert_non_null(job.file_name);
+    job.status = EH_JOB_CANCELLED;
+    job.seq = 3;
+    job.created_at_ms = job.completed_at_ms = 1700000000000;
+    job.started_at_ms = EH_TIME_NULL;
+    api_ws_frame_t *f = api_ws_frame_from_job(&job, false, 1700000000123);
+    assert_non_null(f);
+    assert_true(f->terminal);
+    char *text = strndup((const char *)api_ws_frame_payload(f), f->len);
+    assert_non_null(strstr(text, "\"event\":\"cancelled\""));
+    assert_non_null(strstr(text, "\"status\":\"cancelled\""));
+    free(text);
+    api_ws_frame_unref(f);
+    eh_job_clear(&job);
+
+    f = api_ws_frame_gone(ID, 8, 1700000000123);
+    assert_non_null(f);
+    assert_true(f->terminal);
+    assert_int_equal(f->seq, 8);
+    text = strndup((const char *)api_ws_frame_payload(f), f->len);
+    assert_string_equal(text, "{\"job_id\":\"" ID "\",\"event\":\"deleted\",\"seq\":8,"
+                              "\"emitted_at\":\"2023-11-14T22:13:20.123Z\"}");
+    free(text);
+    api_ws_frame_unref(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_queue_minimum_capacity),
         cmocka_unit_test(test_frame_shared_refs),
         cmocka_unit_test(test_frame_from_job),
+        cmocka_unit_test(test_cancelled_and_deleted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
