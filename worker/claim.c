@@ -40,10 +40,9 @@ static const char SQL_CLAIM_FAIR[] =
  * still holds the row. The wait is short (the whole process's loop waits
  * with it); a row held longer belongs to a worker in the middle of a batch.
  */
-static const char SQL_CLAIM_OWN[] =
-    CLAIM_SET "WHERE id = $1::uuid "
-              " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
-    CLAIM_RETURNING;
+static const char SQL_CLAIM_OWN[] = CLAIM_SET "WHERE id = $1::uuid "
+                                              " AND (status = 'queued' OR (status = 'processing' AND lease_until < "
+                                              "now())) AND attempts < $4::int " CLAIM_RETURNING;
 
 static const char SQL_LOCK_TIMEOUT[] = "SELECT set_config('lock_timeout', $1, true)";
 #define CLAIM_LOCK_TIMEOUT "1s"

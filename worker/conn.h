@@ -25,15 +25,15 @@ typedef struct worker_conn {
     eh_keepalive_t *db_ka;
     eh_keepalive_t *mq_ka;
     eh_mq_keepalive_cfg_t mq_cfg;
-    eh_db_t *db;        /* borrowed from db_ka: valid after worker_conn_db said EH_OK */
-    int db_session_pid; /* server process whose session has the worker's limits set */
-    eh_mq_t *mq;        /* borrowed from mq_ka: valid after worker_conn_mq said EH_OK; NULL otherwise */
-    bool consuming;     /* a consumer is running on mq (false again whenever mq is reopened) */
+    eh_db_t *db;            /* borrowed from db_ka: valid after worker_conn_db said EH_OK */
+    int db_session_pid;     /* server process whose session has the worker's limits set */
+    eh_mq_t *mq;            /* borrowed from mq_ka: valid after worker_conn_mq said EH_OK; NULL otherwise */
+    bool consuming;         /* a consumer is running on mq (false again whenever mq is reopened) */
     uint64_t mq_generation; /* counts broker connections: delivery tags of an older one are void */
     int consuming_prefetch;
     eh_s3_t *s3;
-    char owner[160]; /* lease owner "<host>:<pid>:<nonce>" */
-    uint64_t rng;    /* xorshift state for the per-line delay */
+    char owner[160];      /* lease owner "<host>:<pid>:<nonce>" */
+    uint64_t rng;         /* xorshift state for the per-line delay */
     worker_entry_t entry; /* scratch of the validator, shared: one line is validated at a time */
 } worker_conn_t;
 

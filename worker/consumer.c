@@ -156,8 +156,9 @@ static void share_slots(loop_t *l, int64_t now)
         }
         if (oldest == NULL)
             return;
-        eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:I}", "job_id", worker_job_id(oldest->job), "held_ms",
-                                         (json_int_t)(now - worker_job_claimed_ms(oldest->job))),
+        eh_log_kv(EH_LOG_INFO,
+                  json_pack("{s:s, s:I}", "job_id", worker_job_id(oldest->job), "held_ms",
+                            (json_int_t)(now - worker_job_claimed_ms(oldest->job))),
                   "slice over while jobs wait: giving the job back");
         worker_job_release(oldest->job, WORKER_RELEASE_SLICE);
         oldest->wake_ms = 0;

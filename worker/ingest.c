@@ -90,7 +90,8 @@ enum state { ST_START, ST_RUN, ST_RETRY, ST_FAIL, ST_DONE };
  * fetches and parses, so a now()-based lease would be shorter than intended.
  */
 static const char SQL_FENCE[] =
-    "UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => $4::double precision / 1000), updated_at = now() "
+    "UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => $4::double precision / 1000), updated_at "
+    "= now() "
     "WHERE id = $1::uuid AND lease_owner = $2 AND attempts = $3::int AND status = 'processing' "
     "RETURNING lines_processed, bytes_processed";
 
@@ -131,7 +132,6 @@ static const char SQL_FAIL[] =
 static const char SQL_COPY_ENTRIES[] = "COPY log_entries (" WORKER_COPY_ENTRIES_COLUMNS ") FROM STDIN";
 static const char SQL_COPY_ERRORS[] = "COPY job_errors (" WORKER_COPY_ERRORS_COLUMNS ") FROM STDIN";
 
-
 struct worker_job {
     worker_conn_t *conn; /* borrowed */
     const eh_config_t *cfg;
@@ -144,7 +144,7 @@ struct worker_job {
     bool release;
     worker_release_t release_how;
 
-    uint64_t size;  /* the object's size, known after ST_START */
+    uint64_t size; /* the object's size, known after ST_START */
     bool size_known;
 
     /* the committed checkpoint */
@@ -162,7 +162,7 @@ struct worker_job {
     int64_t pos_line, pos_offset;
     int64_t next_step_line; /* a commit happens at this line, so that no 10 % step is skipped */
     int64_t last_renew_ms;
-    int64_t delay_until_ms; /* the per-line delay of the last line ends then */
+    int64_t delay_until_ms;  /* the per-line delay of the last line ends then */
     int64_t step_started_ms; /* bulk mode: a step yields after a commit once it ran STEP_SHARE_MS */
 
     /* the object as read: chunk holds bytes [chunk_base, chunk_base + chunk.len); fed up to `fed` */
@@ -290,9 +290,8 @@ static void maybe_progress(worker_job_t *r)
  */
 static bool transient_sqlstate(const char *s)
 {
-    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "57014") == 0 ||
-           strcmp(s, "55P03") == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "08", 2) == 0 ||
-           strncmp(s, "57P", 3) == 0 || strcmp(s, "58030") == 0;
+    return strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0 || strcmp(s, "57014") == 0 || strcmp(s, "55P03") == 0 ||
+           strncmp(s, "53", 2) == 0 || strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0 || strcmp(s, "58030") == 0;
 }
 
 /* Maps a failed statement to EH_AGAIN (retry from the checkpoint) or EH_ERR (a refusal). */
@@ -504,8 +503,7 @@ static int add_error(worker_job_t *r, uint64_t line_no, const char *reason)
     r->batch_invalid++;
     if (!store)
         return EH_OK;
-    return worker_copy_row_error(&r->errs, r->claim.job.id, line_no, reason, strlen(reason)) == EH_OK ? EH_OK
-                                                                                                     : EH_ERR;
+    return worker_copy_row_error(&r->errs, r->claim.job.id, line_no, reason, strlen(reason)) == EH_OK ? EH_OK : EH_ERR;
 }
 
 /* Validates one line into the batch. EH_OK, WORKER_VALIDATE_BLANK, or EH_ERR (out of memory). */
@@ -597,9 +595,10 @@ static int s3_outcome(worker_job_t *r, int rc, const eh_s3_error_t *err)
         return RUN_FAIL;
     }
     if (rc == EH_AGAIN) {
-        eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:i, s:s}", "job_id", r->claim.job.id, "http_status", err->http_status,
-                                         "code", err->code),
-                  "storage unreachable; retrying from the checkpoint");
+        eh_log_kv(
+            EH_LOG_WARN,
+            json_pack("{s:s, s:i, s:s}", "job_id", r->claim.job.id, "http_status", err->http_status, "code", err->code),
+            "storage unreachable; retrying from the checkpoint");
         return EH_AGAIN;
     }
     snprintf(r->fail_reason, sizeof(r->fail_reason), "object unreadable: HTTP %d %s", err->http_status,
@@ -744,8 +743,9 @@ static void release_job(worker_job_t *r)
         eh_job_queue_publish(r->conn->db, r->conn->mq, r->claim.job.id, r->claim.object_key, PUBLISH_CONFIRM_MS) !=
             EH_OK)
         eh_log_warn("released job not published; the reaper publishes it");
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s, s:I}", "job_id", r->claim.job.id, "reason", why, "lines_processed",
-                                     (json_int_t)r->ck_lines),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:s, s:s, s:I}", "job_id", r->claim.job.id, "reason", why, "lines_processed",
+                        (json_int_t)r->ck_lines),
               "batch committed, job given back to the queue");
 }
 

@@ -159,8 +159,8 @@ static void idle(eh_mq_t *mq, int64_t ms)
 int worker_reaper_run(const eh_config_t *cfg)
 {
     /* Both connections kept alive by common/keepalive.h: reopened with back-off and jitter, never in a loop of ours. */
-    eh_mq_keepalive_cfg_t mq_cfg = {.url = cfg->amqp_url, .heartbeat_s = (int)cfg->amqp_heartbeat_s,
-                                    .declare_topology = true};
+    eh_mq_keepalive_cfg_t mq_cfg = {
+        .url = cfg->amqp_url, .heartbeat_s = (int)cfg->amqp_heartbeat_s, .declare_topology = true};
     eh_keepalive_t *db_ka =
         eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     eh_keepalive_t *mq_ka = eh_keepalive_create(&eh_mq_keepalive_ops, &mq_cfg, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
@@ -171,8 +171,9 @@ int worker_reaper_run(const eh_config_t *cfg)
         return WORKER_EXIT_FATAL;
     }
     worker_purge_t *purge = worker_purge_create(cfg); /* NULL: no purging this run (logged) */
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
-                                     (json_int_t)cfg->lease_ms),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
+                        (json_int_t)cfg->lease_ms),
               "reaper started");
     while (!worker_stopping()) {
         eh_db_t *db = eh_keepalive_get(db_ka);
