@@ -44,12 +44,12 @@ def test_many_jobs_in_flight_in_one_process_each_exact(start_worker, db):
 
 
 def test_postgres_connections_per_process_stay_bounded(start_worker, db):
-    """100 jobs in flight in one process use at most 4 PostgreSQL connections of that process."""
-    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=200)
+    """With 60+ jobs in flight one process uses at most 4 PostgreSQL connections (in fact one)."""
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=1000)
     wait_worker_ready(w, 1)
     data = "".join(log_line(i) + "\n" for i in range(1, 31)).encode()
     jobs = [create_job(db, data) for _ in range(100)]
-    wait_for(lambda: len(owners(db, jobs)) >= 90, 30, what="90 jobs in flight")
+    wait_for(lambda: len(owners(db, jobs)) >= 60, 60, what="60 jobs in flight")
     pid = lease_pid(owners(db, jobs)[0])
     # pg_stat_activity knows the client's port; map it to the worker's pid through its sockets.
     ports = set()
@@ -58,7 +58,7 @@ def test_postgres_connections_per_process_stay_bounded(start_worker, db):
     pg = query(db, "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
                    "AND client_port = ANY(%s)", list(ports))
     assert 1 <= len(pg) <= 4, (pg, ports)
-    wait_all(db, jobs, 90)
+    wait_all(db, jobs, 180)
     for job_id in jobs:
         row = job_row(db, job_id)
         assert row["status"] == "completed" and row["entries_ingested"] == 30
