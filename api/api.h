@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "client.h"
 #include "config.h"
 #include "db.h"
 #include "eh.h"
 #include "event.h"
 #include "job.h"
+#include "http_metrics.h"
 #include "job_queue.h"
 #include "s3.h"
 #include "uuid.h"
@@ -25,6 +27,7 @@
 typedef struct api_publisher api_publisher_t;
 typedef struct api_offload api_offload_t;
 typedef struct api_lookup api_lookup_t;
+typedef struct api_graphql api_graphql_t;
 typedef struct api_keyring api_keyring_t;
 
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
@@ -36,9 +39,12 @@ typedef struct api_ctx {
     api_publisher_t *pub;   /* the one broker connection of the process */
     api_offload_t *offload; /* long work of suspended connections */
     api_lookup_t *lookup;   /* batched job status reads */
+    api_graphql_t *graphql; /* the schema and resolvers of /graphql */
     struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
     api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
     atomic_int in_flight;  /* requests between their first call and their completion */
+    api_metrics_t *metrics; /* NULL with EH_METRICS=off */
+    api_proxies_t *proxies; /* EH_TRUSTED_PROXIES; NULL trusts nobody */
 } api_ctx_t;
 
 /* How long a request waits for a pooled database connection before answering 503. */
@@ -83,6 +89,7 @@ typedef struct api_caller {
 /* Per-request state: allocated on the first call of the access handler, freed when MHD completes the request. */
 struct api_request {
     int64_t start_ms;         /* monotonic */
+    int64_t start_ns;         /* monotonic, for the duration histogram */
     int status;               /* answered status, 0 until one is queued or written */
     uint64_t bytes;           /* response body bytes */
     uint64_t drained;         /* request body bytes read and ignored (routes that take no body) */
@@ -96,6 +103,8 @@ struct api_request {
     api_caller_t caller;
     char method[16];
     char path[256]; /* truncated copy, for the log line */
+    char request_id[API_REQUEST_ID_MAX + 1]; /* X-Request-Id kept or made (client.h); sent back, logged, queued */
+    char client[API_CLIENT_ADDR_MAX + 1];    /* api_client_addr: the peer, or who a trusted proxy names */
     struct api_upload *upload;
 };
 
@@ -105,6 +114,19 @@ struct api_request {
  */
 const api_route_t *api_http_route_find(const char *method, const char *url, const char **id, size_t *id_len,
                                        bool *path_known, char *allow, size_t allow_len);
+
+/* The route table (*n entries), for the metrics' label values. */
+const api_route_t *api_http_routes(size_t *n);
+/* The position of route in the table; the table's length for NULL (no route matched). */
+size_t api_http_route_index(const api_route_t *route);
+
+/*
+ * The real client address of a request (client.h: the peer, or what a
+ * trusted proxy says in X-Forwarded-For) into out (API_CLIENT_ADDR_MAX + 1
+ * bytes or more). The one place forwarded headers are believed: per-client
+ * limits and logs use it.
+ */
+void api_client_addr(const api_ctx_t *ctx, struct MHD_Connection *c, char *out, size_t outlen);
 
 /*
  * Starts the daemon without a listening socket (the listener hands
@@ -118,6 +140,9 @@ EH_MUST_CHECK int api_http_adopt(int fd, const struct sockaddr *addr, socklen_t 
 
 /* Queues a JSON body (stolen, freed on every path) with status; Server header added. */
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body);
+/* The same with a Content-Type other than application/json (NULL: application/json) and one more header. */
+enum MHD_Result api_http_send_json_as(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                      const char *content_type, const char *hname, const char *hvalue);
 /* The same with one more header (Location on 202, Allow on 405). */
 enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
                                           const char *hname, const char *hvalue);
@@ -290,6 +315,22 @@ bool api_jobs_request_id(struct MHD_Connection *c, api_request_t *rq, char out[E
 /* Queues the answer to a failed job query: 404 (EH_DECLINED), 503 (EH_AGAIN) or 500. */
 enum MHD_Result api_jobs_answer_failure(struct MHD_Connection *c, api_request_t *rq, int rc);
 
+/* ---- graphql/gql_http.c: /graphql ---- */
+
+/* The largest POST /graphql body: a 64 KiB document, JSON-escaped, and its variables. */
+#define API_GRAPHQL_MAX_BODY (256 * 1024)
+
+/*
+ * Parses the embedded schema and checks the resolver table against it
+ * (a field without a resolver, or a resolver without a field, is logged
+ * and returns NULL: eh-api does not start).
+ */
+EH_MUST_CHECK api_graphql_t *api_graphql_create(void);
+void api_graphql_destroy(api_graphql_t *g);
+/* GET /graphql (queries only) and POST /graphql (application/json). */
+enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+
+
 /* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
 
 enum MHD_Result api_jobs_list(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
@@ -316,6 +357,8 @@ enum MHD_Result api_admin_key_revoke(api_ctx_t *ctx, struct MHD_Connection *c, a
 
 enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
+/* Metrics collector (ud: the api_ctx_t): eh_ready and eh_ready_dependency{dependency}, checked now. */
+int api_health_collect(eh_buf_t *out, void *ud);
 
 /* ---- publisher.c: the broker connection, guarded by a mutex, and the re-publisher thread ---- */
 
@@ -328,11 +371,12 @@ EH_MUST_CHECK int api_publisher_start(api_publisher_t *pub);
 /* EH_OK when the connection is open or could be opened now; EH_AGAIN otherwise. */
 EH_MUST_CHECK int api_publisher_check(api_publisher_t *pub);
 /*
- * Publishes the job's message with a confirm and stamps the job's row (a
+ * Publishes the job's message (request_id: the upload's X-Request-Id) with a confirm and stamps the job's row (a
  * pooled connection). EH_OK; EH_AGAIN when the broker did not confirm or
  * the database was not there (the re-publisher will publish it).
  */
-EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key);
+EH_MUST_CHECK int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key,
+                                        const char *request_id);
 /*
  * Publishes a job event (cancelled, deleted) on eh.progress with a confirm,
  * for the WebSocket relays of every eh-api process. EH_OK or EH_AGAIN,

@@ -12,6 +12,24 @@ enum MHD_Result api_health_live(api_ctx_t *ctx, struct MHD_Connection *c, api_re
     return api_http_send_json(c, rq, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
+int api_health_collect(eh_buf_t *out, void *ud)
+{
+    api_ctx_t *ctx = ud;
+    api_check_result_t checks[API_CHECK_COUNT];
+    bool all = api_readiness_read(ctx->ready, checks);
+    if (eh_buf_append_str(out, "# HELP eh_ready_dependency Whether a dependency answers eh-api's readiness check "
+                               "(the verdicts /readyz answers with).\n"
+                               "# TYPE eh_ready_dependency gauge\n") != EH_OK)
+        return EH_ERR;
+    for (size_t i = 0; i < EH_ARRAY_LEN(checks); i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "eh_ready_dependency{dependency=\"%s\"} %d\n", checks[i].name, checks[i].ok);
+        if (eh_buf_append_str(out, line) != EH_OK)
+            return EH_ERR;
+    }
+    return eh_metrics_write_sample(out, "eh_ready", "gauge", "1 when /readyz answers 200.", all ? 1 : 0);
+}
+
 enum MHD_Result api_health_ready(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq)
 {
     /* Verdicts kept fresh in the background (readiness.c): this never waits on a dependency. */

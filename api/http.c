@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "log.h"
@@ -53,12 +54,25 @@ static const api_route_t routes[] = {
     {"POST", "/api/v1/admin/tenants/{id}/keys", api_admin_key_create, API_AUTH_ADMIN, API_SCOPE_WRITE,
      API_BODY_COLLECT, 4096},
     {"DELETE", "/api/v1/admin/keys/{id}", api_admin_key_revoke, API_AUTH_ADMIN, API_SCOPE_WRITE, API_BODY_NONE, 0},
+    {"GET", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_NONE, 0},
+    {"POST", "/graphql", api_graphql_handle, API_AUTH_KEY, API_SCOPE_READ, API_BODY_COLLECT, API_GRAPHQL_MAX_BODY},
     {"GET", "/api/v1/openapi.json", api_docs_openapi, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/docs", api_docs_page, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
     {"GET", "/docs/{id}", api_docs_asset, API_AUTH_NONE, API_SCOPE_READ, API_BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const api_route_t *api_http_routes(size_t *n)
+{
+    *n = N_ROUTES;
+    return routes;
+}
+
+size_t api_http_route_index(const api_route_t *route)
+{
+    return route != NULL ? (size_t)(route - routes) : N_ROUTES;
+}
 
 /* Matches url against pattern; on success sets the {id} slice (empty when the pattern has none). */
 static bool pattern_match(const char *pattern, const char *url, const char **id, size_t *id_len)
@@ -129,6 +143,13 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *c, api_request_
                                      "Allow", allow);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static enum MHD_Result body_too_large(struct MHD_Connection *c, api_request_t *rq)
 {
     char msg[80];
@@ -144,6 +165,8 @@ static void log_request(const api_request_t *rq, enum MHD_RequestTerminationCode
     char path[sizeof(rq->path)];
     api_util_clean_utf8(rq->path, strlen(rq->path), path, sizeof(path));
     eh_log_fields_t f = EH_LOG_FIELDS_INIT;
+    eh_log_field_str(&f, "request_id", rq->request_id);
+    eh_log_field_str(&f, "client", rq->client);
     eh_log_field_str(&f, "method", rq->method);
     eh_log_field_str(&f, "path", path);
     eh_log_field_int(&f, "status", rq->status);
@@ -165,6 +188,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (rq == NULL)
         return;
     log_request(rq, toe);
+    api_metrics_request(ctx->metrics, rq->route, rq->method, rq->status, (double)(mono_ns() - rq->start_ns) / 1e9);
+    api_metrics_in_flight(ctx->metrics, -1);
     api_upload_destroy(rq->upload);
     eh_buf_free(&rq->body);
     free(rq);
@@ -172,12 +197,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     atomic_fetch_sub(&ctx->in_flight, 1);
 }
 
-static api_request_t *request_new(api_ctx_t *ctx, const char *url, const char *method)
+static api_request_t *request_new(api_ctx_t *ctx, struct MHD_Connection *c, const char *url, const char *method)
 {
     api_request_t *rq = calloc(1, sizeof(*rq));
     if (rq == NULL)
         return NULL;
-    rq->start_ms = eh_time_mono_ms();
+    rq->start_ns = mono_ns();
+    rq->start_ms = rq->start_ns / 1000000;
+    api_request_id(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), rq->request_id);
+    api_client_addr(ctx, c, rq->client, sizeof(rq->client));
+    api_metrics_in_flight(ctx->metrics, 1);
     snprintf(rq->method, sizeof(rq->method), "%s", method);
     snprintf(rq->path, sizeof(rq->path), "%s", url);
     atomic_fetch_add(&ctx->in_flight, 1);
@@ -269,7 +298,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     api_ctx_t *ctx = cls;
     api_request_t *rq = *con_cls;
     if (rq == NULL) {
-        rq = request_new(ctx, url, method);
+        rq = request_new(ctx, c, url, method);
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;

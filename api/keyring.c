@@ -16,13 +16,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "keepalive.h"
 #include "log.h"
+#include "stop.h"
 #include "timefmt.h"
 
 #define NBUCKETS 4096
 #define MAX_ENTRIES 100000
 #define POLL_MS 250
-#define TRUST_MS 1000 /* the cache is trusted this long after the last successful poll */
+#define TRUST_MS 1000         /* the cache is trusted this long after the last successful poll */
+#define RECONNECT_MAX_MS 5000 /* back-off ceiling while the database is unreachable */
 #define KEY_DB_WAIT_MS 2000
 
 /* One statement, one snapshot: the counter value an entry is stamped with matches the row it read. */
@@ -35,7 +38,7 @@ typedef struct entry {
     char prefix[EH_APIKEY_PREFIX_LEN + 1];
     unsigned char hash[EH_APIKEY_HASH_LEN];
     api_key_info_t info;
-    bool valid; /* false: revoked */
+    bool valid;  /* false: revoked */
     int64_t seq; /* auth_state.revocations when the row was read */
     api_bucket_t bucket;
     struct entry *next;
@@ -52,9 +55,8 @@ struct api_keyring {
     _Atomic int64_t polled_ms; /* monotonic ms of the last successful poll */
     pthread_t thread;
     bool started;
-    pthread_mutex_t stop_mu;
-    pthread_cond_t stop_cv;
-    bool stop;
+    eh_stop_t *stop;
+    eh_keepalive_t *db; /* the poller's own connection, reopened with back-off */
 };
 
 bool api_bucket_take(api_bucket_t *b, int64_t now_ms, int64_t rps, int64_t burst, int64_t *retry_after_s)
@@ -111,14 +113,12 @@ api_keyring_t *api_keyring_create(const char *db_url, eh_db_pool_t *pool, int64_
     kr->burst = burst;
     atomic_init(&kr->seq, -1);
     atomic_init(&kr->polled_ms, 0);
-    pthread_condattr_t attr;
-    bool cv_ok = false;
-    if (pthread_condattr_init(&attr) == 0) {
-        cv_ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&kr->stop_cv, &attr) == 0;
-        pthread_condattr_destroy(&attr);
-    }
-    if (kr->db_url == NULL || !cv_ok || pthread_mutex_init(&kr->mu, NULL) != 0 ||
-        pthread_mutex_init(&kr->stop_mu, NULL) != 0) {
+    kr->stop = eh_stop_create();
+    kr->db =
+        kr->db_url != NULL ? eh_keepalive_create(&eh_db_keepalive_ops, kr->db_url, POLL_MS, RECONNECT_MAX_MS) : NULL;
+    if (kr->db_url == NULL || kr->stop == NULL || kr->db == NULL || pthread_mutex_init(&kr->mu, NULL) != 0) {
+        eh_keepalive_destroy(kr->db);
+        eh_stop_destroy(kr->stop);
         free(kr->db_url);
         free(kr);
         return NULL; /* a failed init at start: the process exits, nothing else to undo */
@@ -126,38 +126,18 @@ api_keyring_t *api_keyring_create(const char *db_url, eh_db_pool_t *pool, int64_
     return kr;
 }
 
-/* Waits ms or until stopped; true when stopped. */
-static bool sleep_or_stop(api_keyring_t *kr, int64_t ms)
+static void poll_once(api_keyring_t *kr)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&kr->stop_mu);
-    while (!kr->stop && pthread_cond_timedwait(&kr->stop_cv, &kr->stop_mu, &until) == 0) {
-    }
-    bool stop = kr->stop;
-    pthread_mutex_unlock(&kr->stop_mu);
-    return stop;
-}
-
-static void poll_once(api_keyring_t *kr, eh_db_t **db)
-{
-    if (*db == NULL) {
-        *db = eh_db_connect(kr->db_url, 0);
-        if (*db == NULL)
-            return;
-    } else if (eh_db_ensure(*db) != EH_OK) {
+    eh_db_t *db = eh_keepalive_get(kr->db);
+    if (db == NULL)
         return;
-    }
     int status = EH_ERR;
-    PGresult *res = eh_db_query(*db, SQL_POLL, 0, NULL, &status);
-    if (res == NULL)
+    PGresult *res = eh_db_query(db, SQL_POLL, 0, NULL, &status);
+    if (res == NULL) {
+        if (status == EH_AGAIN)
+            eh_keepalive_broken(kr->db);
         return;
+    }
     if (PQntuples(res) == 1) {
         atomic_store(&kr->seq, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
         atomic_store(&kr->polled_ms, eh_time_mono_ms());
@@ -168,16 +148,14 @@ static void poll_once(api_keyring_t *kr, eh_db_t **db)
 static void *poller_main(void *arg)
 {
     api_keyring_t *kr = arg;
-    eh_db_t *db = NULL;
     bool warned = false;
     do {
-        poll_once(kr, &db);
+        poll_once(kr);
         bool stale = eh_time_mono_ms() - atomic_load(&kr->polled_ms) > TRUST_MS;
         if (stale && !warned)
             eh_log_warn("cannot read the key revocation counter: every key is read from the database");
         warned = stale;
-    } while (!sleep_or_stop(kr, POLL_MS));
-    eh_db_destroy(db);
+    } while (!eh_stop_sleep_ms(kr->stop, POLL_MS));
     return NULL;
 }
 
@@ -196,10 +174,7 @@ void api_keyring_destroy(api_keyring_t *kr)
     if (kr == NULL)
         return;
     if (kr->started) {
-        pthread_mutex_lock(&kr->stop_mu);
-        kr->stop = true;
-        pthread_cond_signal(&kr->stop_cv);
-        pthread_mutex_unlock(&kr->stop_mu);
+        eh_stop_request(kr->stop);
         pthread_join(kr->thread, NULL);
     }
     for (size_t i = 0; i < NBUCKETS; i++) {
@@ -208,8 +183,8 @@ void api_keyring_destroy(api_keyring_t *kr)
             free(e);
         }
     }
-    pthread_cond_destroy(&kr->stop_cv);
-    pthread_mutex_destroy(&kr->stop_mu);
+    eh_keepalive_destroy(kr->db);
+    eh_stop_destroy(kr->stop);
     pthread_mutex_destroy(&kr->mu);
     free(kr->db_url);
     free(kr);

@@ -100,12 +100,22 @@ static int wait_for_bucket(eh_s3_t *s3, const sigset_t *signals)
     }
 }
 
-static void log_ready(const eh_config_t *cfg, int port)
+static void log_ready(const eh_config_t *cfg, int port, int metrics_port)
 {
     bool v6 = strchr(cfg->http_host, ':') != NULL;
     char url[300];
     snprintf(url, sizeof(url), "http://%s%s%s:%d", v6 ? "[" : "", cfg->http_host, v6 ? "]" : "", port);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s}", "url", url, "libmicrohttpd", MHD_get_version()), "ready");
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s, s:i}", "url", url, "libmicrohttpd", MHD_get_version(),
+                                     "metrics_port", metrics_port),
+              "ready");
+}
+
+/* The metrics listener, once ctx is whole: its readiness gauges use the pools from another thread. */
+static int metrics_start(api_ctx_t *ctx)
+{
+    bool failed = false;
+    ctx->metrics = api_metrics_start(ctx->cfg, api_health_collect, ctx, &failed);
+    return failed ? EH_ERR : EH_OK;
 }
 
 /* Stops in stages: no new connections, in-flight requests get the grace period, then everything closes. */
@@ -144,11 +154,19 @@ static int serve(const eh_config_t *cfg)
     }
     eh_config_log(cfg);
     (void)eh_rlimit_raise_nofile();
+    char perr[256];
+    if (api_proxies_parse(cfg->trusted_proxies, &ctx.proxies, perr, sizeof(perr)) != EH_OK) {
+        eh_log_error("bad configuration: %s", perr);
+        goto out;
+    }
     api_auth_log_mode(cfg);
     if (api_upload_check_spool(cfg->spool_dir) != EH_OK) {
         eh_log_error("EH_SPOOL_DIR is not usable");
         goto out;
     }
+    ctx.graphql = api_graphql_create();
+    if (ctx.graphql == NULL)
+        goto out;
     if (api_cursor_configure(cfg->cursor_secret, cfg->database_url) != EH_OK)
         goto out;
     if (eh_s3_global_init() != EH_OK)
@@ -177,6 +195,8 @@ static int serve(const eh_config_t *cfg)
     ctx.keys = api_keyring_create(cfg->database_url, ctx.db, cfg->rate_limit_rps, cfg->rate_limit_burst);
     if (ctx.offload == NULL || ctx.lookup == NULL || ctx.keys == NULL || api_keyring_start(ctx.keys) != EH_OK)
         goto out;
+    if (metrics_start(&ctx) != EH_OK)
+        goto out;
     daemon = api_http_start(&ctx);
     if (daemon == NULL)
         goto out;
@@ -184,6 +204,7 @@ static int serve(const eh_config_t *cfg)
     if (ws == NULL)
         goto out;
     api_ws_set_keyring(ws, ctx.keys);
+    api_ws_set_metrics(ws, ctx.metrics);
     if (api_ws_start(ws) != EH_OK)
         goto out;
     /* /readyz answers from the first verdicts on: they come before the first connection is accepted. */
@@ -197,7 +218,7 @@ static int serve(const eh_config_t *cfg)
     api_listener_set_ws_hook(listener, api_ws_adopt, ws);
     if (api_listener_start(listener) != EH_OK)
         goto out;
-    log_ready(cfg, api_listener_port(listener));
+    log_ready(cfg, api_listener_port(listener), api_metrics_port(ctx.metrics));
 
     (void)wait_signal(&signals, -1);
     eh_log_info("stopping");
@@ -211,8 +232,11 @@ out:
         api_offload_drain(ctx.offload); /* resumes every suspended connection */
         MHD_stop_daemon(daemon);
     }
+    /* After the daemon (its requests count) and before the pools (its readiness gauges use them). */
+    api_metrics_destroy(ctx.metrics);
     api_offload_destroy(ctx.offload);
     api_lookup_destroy(ctx.lookup);
+    api_graphql_destroy(ctx.graphql);
     api_readiness_destroy(ctx.ready); /* before what its checks use */
     api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
@@ -221,6 +245,7 @@ out:
     eh_s3_destroy(ctx.s3);
     if (s3_inited)
         eh_s3_global_cleanup();
+    api_proxies_destroy(ctx.proxies);
     if (rc == 0)
         eh_log_info("stopped");
     return rc;

@@ -93,7 +93,7 @@ int api_publisher_check(api_publisher_t *pub)
     return rc;
 }
 
-int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key)
+int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *object_key, const char *request_id)
 {
     /*
      * The database connection (for the publish stamp) is taken under the
@@ -113,7 +113,7 @@ int api_publisher_publish(api_publisher_t *pub, const char *job_id, const char *
         eh_mq_t *mq = broker_locked(pub);
         if (mq == NULL)
             break;
-        rc = eh_job_queue_publish(db, mq, job_id, object_key, CONFIRM_TIMEOUT_MS);
+        rc = eh_job_queue_publish(db, mq, job_id, object_key, request_id, CONFIRM_TIMEOUT_MS);
         if (rc != EH_OK)
             eh_keepalive_broken(pub->broker); /* a late confirm must not be taken for the next message's */
     }

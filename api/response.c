@@ -29,7 +29,7 @@ json_t *api_http_error_body(const char *code, const char *message)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int status, char *text, size_t len,
-                             const char *hname, const char *hvalue)
+                             const char *content_type, const char *hname, const char *hvalue)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -37,7 +37,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
         return MHD_NO;
     }
     enum MHD_Result ok = MHD_YES;
-    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
+    if (MHD_add_response_header(resp, "Content-Type", content_type != NULL ? content_type : "application/json") !=
+            MHD_YES ||
         MHD_add_response_header(resp, "Server", "event-horizon") != MHD_YES)
         ok = MHD_NO;
     const char *svalue = NULL;
@@ -45,6 +46,10 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
     if (ok == MHD_YES && sname != NULL && MHD_add_response_header(resp, sname, svalue) != MHD_YES)
         ok = MHD_NO;
     if (ok == MHD_YES && hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
+        ok = MHD_NO;
+    /* The request's id (client.h), so that a client can quote it and find the log lines. */
+    if (ok == MHD_YES && rq->request_id[0] != '\0' &&
+        MHD_add_response_header(resp, "X-Request-Id", rq->request_id) != MHD_YES)
         ok = MHD_NO;
     if (ok == MHD_YES)
         ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -56,14 +61,20 @@ static enum MHD_Result queue(struct MHD_Connection *c, api_request_t *rq, int st
     return ok;
 }
 
-enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
-                                          const char *hname, const char *hvalue)
+enum MHD_Result api_http_send_json_as(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                      const char *content_type, const char *hname, const char *hvalue)
 {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         return MHD_NO;
-    return queue(c, rq, status, text, strlen(text), hname, hvalue);
+    return queue(c, rq, status, text, strlen(text), content_type, hname, hvalue);
+}
+
+enum MHD_Result api_http_send_json_header(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body,
+                                          const char *hname, const char *hvalue)
+{
+    return api_http_send_json_as(c, rq, status, body, NULL, hname, hvalue);
 }
 
 enum MHD_Result api_http_send_json(struct MHD_Connection *c, api_request_t *rq, int status, json_t *body)

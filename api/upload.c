@@ -170,7 +170,7 @@ static void write_refusal(void *arg)
     upload_spool_release(up); /* nothing of a refused upload stays, even for a moment after the answer */
     upload_record_release(up);
     size_t len = 0;
-    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, NULL, NULL, &len);
+    char *text = api_http_error_raw(up->err_status, up->err_code, up->err_msg, "X-Request-Id", rq->request_id, &len);
     uint64_t dropped = 0;
     if (text != NULL && up->sock >= 0) {
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;

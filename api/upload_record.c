@@ -23,8 +23,10 @@
 /* An in-flight reservation whose request died without settling it is taken over after this long. */
 #define IDEM_LEASE_S "900"
 
-static const char SQL_INSERT_JOB[] = "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, tenant_id) "
-                                     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING " EH_JOB_COLUMNS;
+/* request_id: the upload's X-Request-Id, so that a message published again from the row still carries it. */
+static const char SQL_INSERT_JOB[] =
+    "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, tenant_id, request_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " EH_JOB_COLUMNS;
 
 static const char SQL_IDEM_PURGE[] =
     "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
@@ -170,13 +172,13 @@ int upload_record_insert(eh_db_t *db, api_upload_t *up, eh_job_t *job)
     snprintf(size, sizeof(size), "%llu", (unsigned long long)up->file_bytes);
     snprintf(lines, sizeof(lines), "%llu", (unsigned long long)total);
     const char *tenant_id = up->rq->caller.tenant_id;
-    const char *params[] = {up->id, up->file_name, up->key, size, lines, tenant_id};
+    const char *params[] = {up->id, up->file_name, up->key, size, lines, tenant_id, up->rq->request_id};
     /* Opens the transaction with the tenant's row locked: N uploads racing for the last slot, one wins. */
     int rc = api_quota_reserve(db, tenant_id, up->ctx->cfg->tenant_max_active_jobs);
     if (rc != EH_OK)
         return rc;
     int status = EH_AGAIN;
-    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 6, params, &status);
+    PGresult *res = eh_db_query(db, SQL_INSERT_JOB, 7, params, &status);
     rc = res != NULL ? eh_job_from_row(res, 0, job) : status;
     PQclear(res);
     if (rc == EH_OK && up->idem_reserved)

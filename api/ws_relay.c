@@ -60,6 +60,7 @@ struct job_subs {
 
 struct api_ws {
     const eh_config_t *cfg;
+    api_metrics_t *metrics; /* borrowed; NULL: not counted */
     struct lws_context *ctx;
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
@@ -627,6 +628,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (s == NULL)
             return -1;
         s->established = true;
+        api_metrics_ws_clients(ws->metrics, 1);
         eh_log_kv(EH_LOG_DEBUG, json_pack("{s:s}", "job_id", s->job->id), "WebSocket open");
         if (s->close_code != 0 || s->q.count > 0)
             lws_callback_on_writable(wsi);
@@ -643,6 +645,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (s != NULL) {
             lws_set_opaque_user_data(wsi, NULL);
             eh_log_kv(EH_LOG_DEBUG, json_pack("{s:s}", "job_id", s->job->id), "WebSocket closed");
+            if (s->established)
+                api_metrics_ws_clients(ws->metrics, -1);
             session_destroy(ws, s);
             if (ws->closing_all && ws->nsessions == 0)
                 ws->done = true;
@@ -651,6 +655,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     default:
         return 0;
     }
+}
+
+void api_ws_set_metrics(api_ws_t *ws, api_metrics_t *m)
+{
+    ws->metrics = m;
 }
 
 /* ---- threads ------------------------------------------------------------ */

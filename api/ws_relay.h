@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "eh.h"
+#include "http_metrics.h"
 
 typedef struct api_ws api_ws_t;
 
@@ -40,6 +41,9 @@ void api_ws_set_keyring(api_ws_t *ws, struct api_keyring *keys);
 
 /* Starts the service and consumer threads. EH_OK or EH_ERR (logged). */
 EH_MUST_CHECK int api_ws_start(api_ws_t *ws);
+
+/* Counts open WebSockets in eh_ws_clients (m borrowed, may be NULL); call before api_ws_start. */
+void api_ws_set_metrics(api_ws_t *ws, api_metrics_t *m);
 
 /*
  * The listener's hook (api_ws_adopt_fn): takes ownership of an accepted

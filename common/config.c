@@ -144,6 +144,14 @@ static const cf_row_t rows[] = {
     /* GraphQL (issue 13) */
 
     /* metrics and observability (issue 14) */
+    {"EH_METRICS", CF_BOOL, 0, 1, "1", OFF(metrics), false,
+     "count Prometheus metrics and serve /metrics (off: no counting, no listener)", NULL},
+    {"EH_API_METRICS_ADDR", CF_STRING, 0, 0, "127.0.0.1:9464", OFF(api_metrics_addr), false,
+     "host:port of eh-api's /metrics listener (no authentication: keep it private; port 0 picks one)", NULL},
+    {"EH_WORKER_METRICS_ADDR", CF_STRING, 0, 0, "127.0.0.1:9465", OFF(worker_metrics_addr), false,
+     "host:port of the worker supervisor's /metrics, the sum of its workers (port 0 picks one)", NULL},
+    {"EH_TRUSTED_PROXIES", CF_STRING, 0, 0, "none", OFF(trusted_proxies), false,
+     "comma-separated addresses or CIDRs of the proxies whose X-Forwarded-For eh-api believes (none: no proxy)", NULL},
 
     /* clients (issue 15) */
 };

@@ -88,6 +88,10 @@ typedef struct eh_config {
     /* GraphQL (issue 13) */
 
     /* metrics and observability (issue 14) */
+    int64_t metrics;           /* 0: no counting, no /metrics listener */
+    char *api_metrics_addr;    /* host:port */
+    char *worker_metrics_addr; /* host:port */
+    char *trusted_proxies;     /* "10.0.0.0/8,127.0.0.1" or "none" */
 
     /* clients (issue 15) */
 } eh_config_t;

@@ -17,6 +17,7 @@ int eh_log_threshold = EH_LOG_INFO;
 
 static const char *log_component = "eh";
 static _Thread_local char log_job[EH_UUID_STRLEN + 1];
+static _Thread_local char log_request[65]; /* EH_REQUEST_ID_MAX (job_queue.h) + 1 */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -55,6 +56,11 @@ void eh_log_set_job(const char *job_id)
         return;
     }
     snprintf(log_job, sizeof(log_job), "%s", job_id);
+}
+
+void eh_log_set_request(const char *request_id)
+{
+    snprintf(log_request, sizeof(log_request), "%s", request_id != NULL ? request_id : "");
 }
 
 /* ---- the line ---- */
@@ -203,6 +209,10 @@ void eh_log_emit(int level, json_t *fields, const char *fmt, ...)
     if (log_job[0] != '\0' && !(fields != NULL && json_object_get(fields, "job_id") != NULL)) {
         put_key(&line, "job_id");
         put_json_string(&line, log_job);
+    }
+    if (log_request[0] != '\0' && !(fields != NULL && json_object_get(fields, "request_id") != NULL)) {
+        put_key(&line, "request_id");
+        put_json_string(&line, log_request);
     }
     if (json_is_object(fields) && json_object_size(fields) > 0) {
         for (size_t i = 0; i < EH_ARRAY_LEN(fixed_keys); i++)

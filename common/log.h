@@ -30,6 +30,8 @@ const char *eh_log_level_name(int level);
 
 /* A job id added to every line this thread logs until cleared with NULL. */
 void eh_log_set_job(const char *job_id);
+/* The same for a request id (the request that made the job: X-Request-Id); NULL or "" clears it. */
+void eh_log_set_request(const char *request_id);
 
 /* Writes one line. fields (a JSON object, may be NULL) is stolen. */
 void eh_log_emit(int level, json_t *fields, const char *fmt, ...) EH_PRINTF(3, 4);

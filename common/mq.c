@@ -892,13 +892,20 @@ int eh_mq_purge(eh_mq_t *mq, const char *queue, uint32_t *purged)
 
 int eh_mq_message_count(eh_mq_t *mq, const char *queue, uint32_t *count)
 {
+    uint32_t consumers;
+    return eh_mq_queue_stats(mq, queue, count, &consumers);
+}
+
+int eh_mq_queue_stats(eh_mq_t *mq, const char *queue, uint32_t *messages, uint32_t *consumers)
+{
     if (!eh_mq_is_open(mq))
         return EH_AGAIN;
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(mq->conn, MQ_CHANNEL, bytes_of(queue), 1, 0, 0, 0, amqp_empty_table);
     if (ok == NULL)
         return check_last_reply(mq, "amqp queue.declare (passive)");
-    *count = ok->message_count;
+    *messages = ok->message_count;
+    *consumers = ok->consumer_count;
     return EH_OK;
 }
 

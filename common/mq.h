@@ -127,6 +127,8 @@ EH_MUST_CHECK int eh_mq_purge(eh_mq_t *mq, const char *queue, uint32_t *purged);
  * closes the channel: the handle is no longer open).
  */
 EH_MUST_CHECK int eh_mq_message_count(eh_mq_t *mq, const char *queue, uint32_t *count);
+/* The same, with the queue's consumers (metrics). */
+EH_MUST_CHECK int eh_mq_queue_stats(eh_mq_t *mq, const char *queue, uint32_t *messages, uint32_t *consumers);
 
 /*
  * Keeps the connection alive for ms milliseconds without taking deliveries

@@ -13,14 +13,19 @@
 # CI stand-in images and the project's images, `docker-compose config -q`
 # and the check of every EH_* variable against common/config.c, containers
 # created by podman-compose and started in depends_on order (postgres +
-# rabbitmq + minio healthy, migrate exited 0, api + 2 workers), /readyz on
-# the published port, then examples/sample.jsonl and examples/mixed.jsonl
-# uploaded, the first followed over the WebSocket and both over REST to
-# `completed`, their counts, error list and PostgreSQL rows checked.
+# rabbitmq + minio healthy, migrate exited 0, api + 2 workers, then nginx,
+# the PostgreSQL exporter and Prometheus), /readyz through nginx (the only
+# published port), then examples/sample.jsonl and examples/mixed.jsonl
+# uploaded through nginx, the first followed over the WebSocket and both
+# over REST to `completed`, their counts, error list and PostgreSQL rows
+# checked; Prometheus must scrape every target (api, both workers, RabbitMQ,
+# PostgreSQL) and see the ingested lines. Grafana is not created: it has no
+# Debian package to stand in for its image (its dashboard is checked by the
+# test suite).
 # The stack is torn down (volumes too) on every way out; on failure the
 # containers' logs are printed first.
 #
-# Environment: COMPOSE_TEST_PORT (published api port, 44080),
+# Environment: COMPOSE_TEST_PORT (published nginx port, 44080),
 # COMPOSE_TEST_PROJECT (eh-ci), COMPOSE_TEST_WS=0 to skip following the job
 # over the WebSocket, EH_LINE_DELAY_MAX_MS (100 here, to keep the run short).
 set -euo pipefail
@@ -37,6 +42,8 @@ WS=${COMPOSE_TEST_WS:-1}
 PY=/usr/bin/python3 # Debian's, with python3-yaml (a dependency of podman-compose)
 FILES=(-f docker-compose.yml -f docker-compose.ci.yml)
 INFRA=(postgres rabbitmq minio)
+# Every service but grafana (see above).
+SERVICES=(postgres rabbitmq minio migrate init api worker nginx prometheus postgres-exporter)
 BASE_URL="http://127.0.0.1:$PORT"
 
 smoke=0
@@ -53,7 +60,7 @@ done
 # MinIO variables; s3rver's are fixed. Exported: podman-compose and
 # docker-compose interpolate from the environment.
 export IMAGE_TAG=ci
-export API_BIND=127.0.0.1 API_PORT=$PORT
+export HTTP_BIND=127.0.0.1 HTTP_PORT=$PORT
 export MINIO_ROOT_USER=S3RVER MINIO_ROOT_PASSWORD=S3RVER
 export POSTGRES_PASSWORD=ci-postgres RABBITMQ_PASSWORD=ci-rabbitmq
 # Up to 100 ms per line: sample.jsonl takes a few seconds, long enough for
@@ -193,6 +200,11 @@ build_ci_image() {
     case "$1" in
     postgres) build localhost/eh-ci/postgres:15 "$logs/build-postgres.log" -t localhost/eh-ci/postgres:15 .ci/images/postgres ;;
     rabbitmq) build localhost/eh-ci/rabbitmq:3 "$logs/build-rabbitmq.log" -t localhost/eh-ci/rabbitmq:3 .ci/images/rabbitmq ;;
+    nginx | prometheus | postgres-exporter)
+        local tag
+        case "$1" in nginx) tag=1 ;; prometheus) tag=2 ;; *) tag=0 ;; esac
+        build "localhost/eh-ci/$1:$tag" "$logs/build-$1.log" -t "localhost/eh-ci/$1:$tag" ".ci/images/$1"
+        ;;
     s3rver)
         # Its context: its folder plus the project's npm pins.
         local ctx="$logs/s3rver-context" ca=()
@@ -218,7 +230,7 @@ build_project_images() {
 # project's images compile. Each is a no-op (layer cache) when unchanged.
 build_images() {
     local img pids=() rc=0 pid
-    for img in postgres rabbitmq s3rver; do
+    for img in postgres rabbitmq s3rver nginx prometheus postgres-exporter; do
         build_ci_image "$img" >"$logs/build-$img.out" 2>&1 &
         pids+=($!)
     done
@@ -226,7 +238,7 @@ build_images() {
     for pid in "${pids[@]}"; do
         wait "$pid" || rc=1
     done
-    cat "$logs"/build-{postgres,rabbitmq,s3rver}.out
+    cat "$logs"/build-{postgres,rabbitmq,s3rver,nginx,prometheus,postgres-exporter}.out
     return "$rc"
 }
 
@@ -241,8 +253,8 @@ validate_compose() {
 }
 
 # Every variable given to the project's services is one the binaries read
-# (common/config.c's table); only the api publishes a port; every declared
-# volume is mounted.
+# (common/config.c's table); only nginx publishes a port to the world (and
+# grafana one on loopback), the api none; every declared volume is mounted.
 check_compose_contents() {
     docker-compose -f docker-compose.yml config >"$logs/config.yml"
     "$PY" - "$logs/config.yml" common/config.c <<'PYEOF'
@@ -260,8 +272,8 @@ for name, svc in services.items():
         if var not in known:
             bad.append(f"{name}: {var} is not read by the binaries (common/config.c)")
 published = sorted(n for n, s in services.items() if s.get("ports"))
-if published != ["api"]:
-    bad.append(f"only the api may publish a port, not {published}")
+if published != ["grafana", "nginx"]:
+    bad.append(f"only nginx (and grafana) may publish a port, not {published}")
 mounted = {v["source"] if isinstance(v, dict) else v.split(":")[0]
            for s in services.values() for v in (s.get("volumes") or [])}
 for vol in cfg.get("volumes") or {}:
@@ -309,9 +321,9 @@ wait_healthy() {
 create_stack() {
     stack_down # leftovers of an interrupted run
     stack_started=1
-    pc up --no-build --no-start
+    pc up --no-build --no-start "${SERVICES[@]}"
     local svc n
-    for svc in "${INFRA[@]}" migrate init api; do
+    for svc in "${INFRA[@]}" migrate init api nginx prometheus postgres-exporter; do
         podman container exists "$(container "$svc")" || eh_die "podman-compose did not create $svc"
     done
     for n in $(seq 1 "$WORKER_REPLICAS"); do
@@ -358,12 +370,57 @@ run_init() {
 }
 
 up_app() {
-    local n
+    local n svc
     pstart "$(container api)"
     for n in $(seq 1 "$WORKER_REPLICAS"); do
         pstart "$(container worker "$n")"
     done
     eh_say "api and $WORKER_REPLICAS worker containers started"
+    for svc in postgres-exporter nginx prometheus; do
+        pstart "$(container "$svc")"
+    done
+    eh_say "postgres-exporter, nginx and prometheus started"
+}
+
+# promql EXPR: the value of an instant query, asked inside the Prometheus
+# container (it publishes no port) with its own promtool.
+promql() {
+    podman exec "$(container prometheus)" promtool query -o json instant http://127.0.0.1:9090 "$1" 2>/dev/null |
+        "$PY" -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["value"][1] if r else "")'
+}
+
+# Prometheus scrapes every target of deploy/prometheus/prometheus.yml: the
+# api, each worker container (found by DNS), RabbitMQ's plugin, the
+# PostgreSQL exporter and itself.
+wait_scraped() {
+    local deadline want=$((WORKER_REPLICAS + 4)) got=""
+    deadline=$(eh_deadline 120)
+    while eh_before "$deadline"; do
+        got=$(promql 'count(up == 1)' || true)
+        if [ "${got:-0}" = "$want" ]; then
+            eh_say "prometheus scrapes all $want targets"
+            return 0
+        fi
+        sleep 2
+    done
+    podman exec "$(container prometheus)" promtool query instant http://127.0.0.1:9090 'up' >&2 || true
+    eh_die "prometheus scrapes ${got:-0} of $want targets after 120 s"
+}
+
+# After the end-to-end run: the lines the two jobs ingested (50 + 7 valid)
+# show in the workers' counters, summed by Prometheus over both containers.
+expect_scraped_counts() {
+    local deadline got=""
+    deadline=$(eh_deadline 60)
+    while eh_before "$deadline"; do
+        got=$(promql 'sum(eh_ingest_lines_total{result="valid"})' || true)
+        if [ "$got" = 57 ]; then
+            eh_say "prometheus: eh_ingest_lines_total{result=\"valid\"} summed over the workers is 57"
+            return 0
+        fi
+        sleep 2
+    done
+    eh_die "prometheus: valid lines ingested = ${got:-nothing}, expected 57"
 }
 
 wait_ready() {
@@ -542,5 +599,7 @@ if [ "$smoke" -eq 1 ]; then
     eh_say "--smoke: no readiness wait, no upload"
     exit 0
 fi
-phase "api ready" wait_ready
+phase "api ready (through nginx)" wait_ready
+phase "prometheus targets up" wait_scraped
 phase "upload and follow" end_to_end
+phase "prometheus counts" expect_scraped_counts

@@ -17,6 +17,7 @@ for bin in "$@"; do
     request_head_fuzz) seed=tests/fuzz/corpus-head; extra=() ;;
     sniff_fuzz) seed=tests/fuzz/corpus-sniff; extra=() ;;
     json_scan_fuzz) seed=tests/fuzz/corpus-json; extra=(-dict=tests/fuzz/validate.dict) ;;
+    gql_fuzz) seed=tests/fuzz/gql_corpus; extra=() ;;
     *) echo "fuzz: no corpus known for $name" >&2; failed=1; continue ;;
     esac
     scratch=build/fuzz/corpus-${name%_fuzz}

@@ -46,6 +46,7 @@ EH_SCRIPT=services
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_BIN=/usr/lib/postgresql/15/bin
+PG_TUNING="$EH_ROOT/deploy/postgres/tuning.conf"
 RMQ_BIN=/usr/lib/rabbitmq/bin
 S3RVER="$EH_ROOT/node_modules/.bin/s3rver"
 S3_BUCKET=eh-uploads
@@ -250,9 +251,13 @@ pg_init() {
     if [ "${#PG_SOCK}" -gt 90 ]; then
         sockdir=""
     fi
+    # The tuning users deploy (deploy/postgres/tuning.conf, which docker-compose.yml
+    # uses too), then what only this local server needs. The test suite runs
+    # many processes at once, hence more connections.
     cat >>"$PG_DATA/postgresql.conf" <<EOF
 
 # --- scripts/services.sh ---
+include '$PG_TUNING'
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$sockdir'
@@ -339,9 +344,13 @@ rmq_env() {
 rmq_init() {
     mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_LOG_DIR" "$RMQ_DIR/conf.d" "$EPMD_DIR"
     : >"$RMQ_DIR/rabbitmq-env.conf"
-    echo '[].' >"$RMQ_DIR/enabled_plugins"
+    # rabbitmq_prometheus: the broker's own /metrics, as docker-compose.yml's
+    # Prometheus scrapes it (tests/integration/test_prometheus.py does too).
+    echo '[rabbitmq_prometheus].' >"$RMQ_DIR/enabled_plugins"
     cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
 listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $RMQ_PROM_PORT
 # The file log has everything; the console (console.log) only what goes wrong.
 log.file.level = info
 log.console = true
@@ -541,6 +550,7 @@ export EH_S3_SECRET_KEY=$S3_KEY
 export EH_PG_PORT=$PG_PORT
 export EH_AMQP_PORT=$AMQP_PORT
 export EH_S3_PORT=$S3_PORT
+export EH_RABBITMQ_PROMETHEUS_PORT=$RMQ_PROM_PORT
 export EH_RABBITMQ_NODE=$RMQ_NODE
 export EH_EPMD_PORT=$EPMD_PORT
 export PGHOST=127.0.0.1
@@ -595,8 +605,8 @@ cmd_start() {
         done
     fi
 
-    ports=$(free_ports 5) || eh_die "no free ports"
-    read -r PG_PORT AMQP_PORT DIST_PORT EPMD_PORT S3_PORT <<<"$ports"
+    ports=$(free_ports 6) || eh_die "no free ports"
+    read -r PG_PORT AMQP_PORT DIST_PORT EPMD_PORT S3_PORT RMQ_PROM_PORT <<<"$ports"
     RMQ_NODE="eh-$AMQP_PORT@localhost"
     cat >"$STATE" <<EOF
 PG_PORT=$PG_PORT
@@ -604,6 +614,7 @@ AMQP_PORT=$AMQP_PORT
 DIST_PORT=$DIST_PORT
 EPMD_PORT=$EPMD_PORT
 S3_PORT=$S3_PORT
+RMQ_PROM_PORT=$RMQ_PROM_PORT
 RMQ_NODE=$RMQ_NODE
 EOF
 

@@ -35,6 +35,7 @@
 #include "signals.h"
 #include "timefmt.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 /* The longest the loop waits without looking at the stop flag and its timers. */
 #define WAIT_MAX_MS 250
@@ -91,6 +92,7 @@ static void add_job(loop_t *l, worker_claim_t *claim)
         eh_job_clear(&claim->job);
         return;
     }
+    worker_metrics_job_running(1);
     l->slots[l->n].job = job;
     l->slots[l->n].wake_ms = 0;
     l->n++;
@@ -108,6 +110,7 @@ static int64_t step_due(loop_t *l)
         if (s->wake_ms <= now) {
             if (worker_job_step(s->job, now, &s->wake_ms) == WORKER_JOB_DONE) {
                 worker_job_destroy(s->job);
+                worker_metrics_job_running(-1);
                 l->slots[i] = l->slots[--l->n];
                 worker_job_set_in_flight(l->n);
                 continue; /* the job moved into slot i is looked at next */
@@ -206,14 +209,15 @@ static bool claim_for(loop_t *l, uint64_t tag, const char *job_id, bool redelive
 
 static void handle_message(loop_t *l, const eh_mq_msg_t *msg)
 {
-    char job_id[EH_UUID_STRLEN + 1], key[EH_OBJECT_KEY_MAX];
-    if (eh_job_message_parse(msg->body, msg->len, job_id, key) != EH_OK) {
+    eh_job_message_t jm;
+    if (eh_job_message_read(msg->body, msg->len, &jm) != EH_OK) {
         eh_log_kv(EH_LOG_WARN, json_pack("{s:I}", "bytes", (json_int_t)msg->len),
                   "unparseable job message: dead-lettered");
         if (eh_mq_reject(l->conn.mq, msg->delivery_tag) != EH_OK)
             eh_log_warn("reject failed; the message comes back on reconnect");
         return;
     }
+    const char *job_id = jm.job_id;
     if (claim_for(l, msg->delivery_tag, job_id, msg->redelivered))
         return;
     eh_log_warn("claim failed (database unreachable or statement refused); "

@@ -57,6 +57,7 @@
 #include "splitter.h"
 #include "timefmt.h"
 #include "validate.h"
+#include "worker_metrics.h"
 
 /* One ranged GET: small with a delay (a job then needs a few hundred bytes a second), larger in bulk mode. */
 #define CHUNK_DELAY_BYTES (64u << 10)
@@ -436,6 +437,8 @@ static int commit_inner(worker_job_t *r, enum ck_mode mode)
     r->ck_lines = r->pos_line;
     r->ck_bytes = r->pos_offset;
     r->ck_invalid += r->batch_invalid;
+    worker_metrics_lines((uint64_t)r->batch_entries, (uint64_t)r->batch_invalid,
+                         (uint64_t)(r->batch_lines - r->batch_entries - r->batch_invalid));
     eh_buf_reset(&r->errs);
     r->batch_lines = r->batch_entries = r->batch_invalid = 0;
     r->next_step_line = next_step_line(r, r->ck_lines);
@@ -714,6 +717,7 @@ static int fail_job(worker_job_t *r)
         eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", r->claim.job.id, "error", r->fail_reason),
                   "job failed");
         publish(r, &job, "failed");
+        worker_metrics_job_end("failed", (double)(eh_time_mono_ms() - r->claimed_ms) / 1000.0);
         eh_job_clear(&job);
     } else {
         eh_log_kv(EH_LOG_INFO, json_pack("{s:s}", "job_id", r->claim.job.id),
@@ -740,7 +744,7 @@ static void release_job(worker_job_t *r)
     }
     const char *why = r->release_how == WORKER_RELEASE_SLICE ? "slice" : "stop";
     if (r->release_how == WORKER_RELEASE_SLICE && worker_conn_mq(r->conn) == EH_OK &&
-        eh_job_queue_publish(r->conn->db, r->conn->mq, r->claim.job.id, r->claim.object_key, PUBLISH_CONFIRM_MS) !=
+        eh_job_queue_publish(r->conn->db, r->conn->mq, r->claim.job.id, r->claim.object_key, NULL, PUBLISH_CONFIRM_MS) !=
             EH_OK)
         eh_log_warn("released job not published; the reaper publishes it");
     eh_log_kv(EH_LOG_INFO,
@@ -799,6 +803,7 @@ static void after_run(worker_job_t *r, int rc, int64_t now)
         break;
     case EH_OK:
         log_completed(r, now);
+        worker_metrics_job_end("completed", (double)(now - r->claimed_ms) / 1000.0);
         publish(r, &r->last, "completed");
         r->state = ST_DONE;
         break;

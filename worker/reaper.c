@@ -28,6 +28,7 @@
 #include "timefmt.h"
 #include "signals.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 #define REAP_LIMIT 100
 #define PUBLISH_TIMEOUT_MS 5000
@@ -51,7 +52,7 @@ static const char SQL_REQUEUE_EXPIRED[] =
     " updated_at = now() "
     "WHERE id IN (SELECT id FROM jobs WHERE status = 'processing' AND lease_until < now() AND attempts < $1::int "
     "   ORDER BY lease_until LIMIT $2::int FOR UPDATE SKIP LOCKED) "
-    "RETURNING id::text, object_key, attempts";
+    "RETURNING id::text, object_key, attempts, request_id";
 
 /* Step 1. Returns EH_OK or the database's status. */
 static int fail_exhausted(eh_db_t *db, eh_mq_t *mq, const char *max_attempts, const char *limit)
@@ -67,6 +68,7 @@ static int fail_exhausted(eh_db_t *db, eh_mq_t *mq, const char *max_attempts, co
             continue;
         eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", job.id, "error", job.error ? job.error : ""),
                   "job failed: out of attempts");
+        worker_metrics_job_end("failed", -1);
         (void)worker_event_publish(mq, &job, "failed", true);
         eh_job_clear(&job);
     }
@@ -88,14 +90,17 @@ static int requeue_expired(eh_db_t *db, eh_mq_t *mq, const char *max_attempts, c
                   "lease expired: job re-queued");
         /* Not confirmed: published_at stays NULL and step 3 publishes it on a later round. */
         if (mq != NULL && eh_mq_is_open(mq) &&
-            eh_job_queue_publish(db, mq, id, PQgetvalue(res, i, 1), PUBLISH_TIMEOUT_MS) != EH_OK)
+            eh_job_queue_publish(db, mq, id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 3), PUBLISH_TIMEOUT_MS) != EH_OK)
             eh_log_kv(EH_LOG_WARN, json_pack("{s:s}", "job_id", id), "re-queued job not published yet");
     }
     PQclear(res);
     return EH_OK;
 }
 
-static const char SQL_COUNT_QUEUED[] = "SELECT count(*) FROM jobs WHERE status = 'queued'";
+/* Both counts come from the partial indexes on queued and processing jobs. */
+static const char SQL_COUNT_WAITING[] = "SELECT count(*) FILTER (WHERE status = 'queued'), "
+                                        " count(*) FILTER (WHERE status = 'processing') "
+                                        "FROM jobs WHERE status IN ('queued', 'processing')";
 
 /*
  * How many queued jobs may lack a message: queued jobs minus the messages
@@ -106,15 +111,18 @@ static const char SQL_COUNT_QUEUED[] = "SELECT count(*) FROM jobs WHERE status =
  */
 static int64_t missing_messages(eh_db_t *db, eh_mq_t *mq)
 {
-    uint32_t ready = 0;
-    if (eh_mq_message_count(mq, EH_MQ_JOBS_QUEUE, &ready) != EH_OK)
+    uint32_t ready = 0, consumers = 0;
+    if (eh_mq_queue_stats(mq, EH_MQ_JOBS_QUEUE, &ready, &consumers) != EH_OK)
         return -1;
+    worker_metrics_queue(ready, consumers);
     int status = EH_ERR;
-    PGresult *res = eh_db_query(db, SQL_COUNT_QUEUED, 0, NULL, &status);
+    PGresult *res = eh_db_query(db, SQL_COUNT_WAITING, 0, NULL, &status);
     if (res == NULL)
         return -1;
     int64_t queued = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    int64_t processing = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : -1;
     PQclear(res);
+    worker_metrics_jobs_waiting(queued, processing);
     return queued - (int64_t)ready;
 }
 

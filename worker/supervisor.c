@@ -22,6 +22,7 @@
 #include "timefmt.h"
 #include "signals.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
@@ -47,6 +48,21 @@ static const char *slot_kind_name(slot_kind_t kind)
     return kind == SLOT_REAPER ? "reaper" : "worker";
 }
 
+/* The metrics slot of a child: the reaper first, then the consumers (supervisor.c's own order of slots). */
+static int slot_metrics_index(const slot_t *slot)
+{
+    return slot->kind == SLOT_REAPER ? 0 : slot->index + 1;
+}
+
+/* Live consumers, for eh_worker_processes. */
+static void count_consumers(const slot_t *slots, int n)
+{
+    int live = 0;
+    for (int i = 0; i < n; i++)
+        live += slots[i].kind == SLOT_CONSUMER && slots[i].pid != 0;
+    worker_metrics_processes(live);
+}
+
 static void noop_handler(int sig)
 {
     EH_UNUSED(sig);
@@ -66,6 +82,7 @@ static int child_start(const eh_config_t *cfg, const slot_t *slot, pid_t parent)
         return WORKER_EXIT_FATAL;
     }
     eh_log_init(slot_kind_name(slot->kind));
+    worker_metrics_child(slot_metrics_index(slot));
     return slot->kind == SLOT_REAPER ? worker_reaper_run(cfg) : worker_consumer_run(cfg);
 }
 
@@ -86,6 +103,7 @@ static int spawn(slot_t *slot, int64_t now, const eh_config_t *cfg, bool *is_chi
     }
     slot->pid = pid;
     slot->started_ms = now;
+    worker_metrics_child_pid(slot_metrics_index(slot), pid);
     eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:i}", "child_pid", (int)pid, "kind", slot_kind_name(slot->kind),
                                      "slot", slot->index),
               "child started");
@@ -137,6 +155,7 @@ static void reap(slot_t *slots, int n, bool stopping)
         int64_t lived = now - slot->started_ms;
         log_exit(slot, pid, st, lived);
         slot->pid = 0;
+        worker_metrics_child_pid(slot_metrics_index(slot), 0);
         if (stopping)
             continue;
         if (WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_FATAL) {
@@ -226,7 +245,12 @@ int worker_supervisor_run(const eh_config_t *cfg)
         status = 1;
         goto out;
     }
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:i}", "workers", (int)cfg->workers), "supervisor ready");
+    if (worker_metrics_start(cfg, n) != EH_OK) {
+        status = 1;
+        goto out;
+    }
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:i}", "workers", (int)cfg->workers, "metrics_port", worker_metrics_port()),
+              "supervisor ready");
 
     bool stopping = false, killed = false;
     int64_t kill_at = 0;
@@ -241,9 +265,11 @@ int worker_supervisor_run(const eh_config_t *cfg)
                 bool is_child = false;
                 int rc = spawn(s, now, cfg, &is_child);
                 if (is_child) {
+                    worker_metrics_stop(); /* this process's mapping and copy of the registry */
                     free(slots);
                     return rc;
                 }
+                count_consumers(slots, n);
             }
             if (s->pid == 0 && s->respawn_at_ms < deadline)
                 deadline = s->respawn_at_ms;
@@ -282,9 +308,11 @@ int worker_supervisor_run(const eh_config_t *cfg)
             eh_log_info("SIGHUP ignored (nothing to reload)");
         }
         reap(slots, n, stopping);
+        count_consumers(slots, n);
     }
     eh_log_info("supervisor stopped");
 out:
+    worker_metrics_stop();
     free(slots);
     return status;
 }

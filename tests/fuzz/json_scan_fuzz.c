@@ -80,8 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ours && j == NULL && !has_nul(text, size) && strstr(jerr.text, "too big") == NULL &&
         strstr(jerr.text, "overflow") == NULL)
         die("we accept what jansson refuses", text, size);
-    if (!ours && j != NULL && !has_nul(text, size) && ps.err != WORKER_JSON_ERR_NUMBER &&
-        ps.err != WORKER_JSON_ERR_NUL)
+    if (!ours && j != NULL && !has_nul(text, size) && ps.err != WORKER_JSON_ERR_NUMBER && ps.err != WORKER_JSON_ERR_NUL)
         die("we refuse what jansson accepts", text, size);
     for (size_t cap = 1; cap <= 3; cap++) {
         worker_json_parser_t ps2;

@@ -90,6 +90,9 @@ def base_env(**overrides):
     env.update({
         "EH_LOG_LEVEL": "info",
         "EH_LINE_DELAY_MAX_MS": "0",
+        # Tests run side by side: the /metrics listeners take a free port (logged as metrics_port).
+        "EH_API_METRICS_ADDR": "127.0.0.1:0",
+        "EH_WORKER_METRICS_ADDR": "127.0.0.1:0",
         "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         "LSAN_OPTIONS": "suppressions=" + os.path.join(REPO, "tests", "lsan.supp"),

@@ -97,7 +97,9 @@ def test_small_upload_is_accepted_stored_recorded_and_queued(api, db):
     (file_name, key, size, published), = query(
         db, "SELECT file_name, object_key, size_bytes, published_at IS NOT NULL FROM jobs WHERE id = %s", job_id)
     assert (file_name, key, size, published) == ("app.jsonl", f"uploads/{job_id}.jsonl", len(data), True)
-    assert job_messages() == [{"job_id": job_id, "object_key": f"uploads/{job_id}.jsonl"}]
+    # The upload's request id rides along to the worker.
+    assert job_messages() == [{"job_id": job_id, "object_key": f"uploads/{job_id}.jsonl",
+                               "request_id": r.headers["X-Request-Id"]}]
 
 
 @pytest.mark.parametrize("name,data,lines", [

@@ -124,7 +124,8 @@ def test_postgres_restart_mid_job(start_worker, db, services):
 def test_rabbitmq_restart_mid_job(start_worker, db, services):
     n = 1500
     data, valid, invalid = mixed_file(n)
-    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=4, EH_AMQP_HEARTBEAT_S=2, **FAST)
+    # Long enough (~10 s) to outlast stopping RabbitMQ (4-9 s on a loaded machine, its Prometheus plugin included).
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=12, EH_AMQP_HEARTBEAT_S=2, **FAST)
     job_id = create_job(db, data)
     wait_for(lambda: (progress_of(db, job_id) or 0) >= 200, 30, what="some progress")
     services.stop("rabbitmq")

@@ -196,6 +196,37 @@ static void test_job_id(void **state)
     free(text);
 }
 
+static void emit_request(void *arg)
+{
+    (void)arg;
+    eh_log_set_job("0b0e6c5e-9a1f-4a55-9b7e-7f3c2a1d0e11");
+    eh_log_set_request("req-\"1");
+    eh_log_emit(EH_LOG_INFO, NULL, "with request");
+    eh_log_set_request(NULL);
+    eh_log_emit(EH_LOG_INFO, NULL, "without request");
+    eh_log_set_job(NULL);
+}
+
+/* The request id rides on every line next to the job id (escaped), until cleared. */
+static void test_request_id(void **state)
+{
+    (void)state;
+    char *text = capture(emit_request, NULL);
+    char *second = strchr(text, '\n') + 1;
+    *strchr(text, '\n') = '\0';
+    *strchr(second, '\n') = '\0';
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err), *b = json_loads(second, 0, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(a, "request_id")), "req-\"1");
+    assert_non_null(json_object_get(a, "job_id"));
+    assert_null(json_object_get(b, "request_id"));
+    json_decref(a);
+    json_decref(b);
+    free(text);
+}
+
 int main(void)
 {
     eh_log_init("log_test");
@@ -206,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_field_builder_overflow),
         cmocka_unit_test(test_line_too_long),
         cmocka_unit_test(test_job_id),
+        cmocka_unit_test(test_request_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

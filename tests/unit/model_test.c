@@ -148,7 +148,7 @@ static void job_message_round_trip_and_rejects(void **state)
     char key[EH_OBJECT_KEY_MAX];
     eh_job_object_key(id, key);
     assert_string_equal(key, "uploads/4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3.jsonl");
-    char *body = eh_job_message_build(id, key);
+    char *body = eh_job_message_build(id, key, NULL);
     assert_non_null(body);
     char got_id[EH_UUID_STRLEN + 1], got_key[EH_OBJECT_KEY_MAX];
     assert_int_equal(eh_job_message_parse(body, strlen(body), got_id, got_key), EH_OK);
@@ -167,6 +167,32 @@ static void job_message_round_trip_and_rejects(void **state)
         assert_int_equal(eh_job_message_parse(bad[i], strlen(bad[i]), got_id, got_key), EH_DECLINED);
 }
 
+/* The upload's request id rides along; messages without it (published before it existed) still parse. */
+static void job_message_request_id(void **state)
+{
+    (void)state;
+    const char *id = "4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3", *key = "uploads/x.jsonl";
+    char *body = eh_job_message_build(id, key, "req-42");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "\"request_id\":\"req-42\""));
+    eh_job_message_t msg;
+    assert_int_equal(eh_job_message_read(body, strlen(body), &msg), EH_OK);
+    assert_string_equal(msg.job_id, id);
+    assert_string_equal(msg.object_key, key);
+    assert_string_equal(msg.request_id, "req-42");
+    free(body);
+    const char *old = "{\"job_id\":\"4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3\",\"object_key\":\"uploads/x.jsonl\"}";
+    assert_int_equal(eh_job_message_read(old, strlen(old), &msg), EH_OK);
+    assert_string_equal(msg.request_id, "");
+    /* a request_id that is not a string, or too long, is dropped, not the message */
+    const char *odd = "{\"job_id\":\"4b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3\",\"object_key\":\"k\",\"request_id\":7}";
+    assert_int_equal(eh_job_message_read(odd, strlen(odd), &msg), EH_OK);
+    assert_string_equal(msg.request_id, "");
+    body = eh_job_message_build(id, key, "");
+    assert_null(strstr(body, "request_id"));
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +200,7 @@ int main(void)
         cmocka_unit_test(time_formats_rfc3339_ms_utc),       cmocka_unit_test(job_json_matches_the_contract),
         cmocka_unit_test(job_event_adds_event_seq_and_time), cmocka_unit_test(progress_is_rounded_down_and_bounded),
         cmocka_unit_test(status_names_round_trip),           cmocka_unit_test(job_message_round_trip_and_rejects),
+        cmocka_unit_test(job_message_request_id),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
 }
