@@ -968,15 +968,6 @@ worker_job_t *worker_job_create(worker_conn_t *conn, worker_claim_t *claim)
     r->last_event_step = -1;
     r->last_event_lines = -1;
     r->state = ST_START;
-    /*
-     * The job row knows the object's size (the API stored exactly that many
-     * bytes): no HEAD request per claim. A missing object shows up as the
-     * first ranged GET's 404; only a row without a size asks the store.
-     */
-    if (r->claim.job.size_bytes > 0) {
-        r->size = (uint64_t)r->claim.job.size_bytes;
-        r->size_known = true;
-    }
     eh_backoff_init(&r->backoff, RETRY_MIN_MS, RETRY_MAX_MS);
     discard_batch(r);
     return r;
