@@ -154,6 +154,15 @@ format-check:
 	@scripts/format-check.sh
 
 # ---- many jobs per worker (issue 16)
+# The long worker fault run: 20 kill -9 at random points (make test runs the
+# same tests with fewer kills), then the other worker fault tests.
+.PHONY: fault bench-many-jobs
+fault: deps
+	@$(MAKE) --no-print-directory MODE=asan build-tests
+	@EH_FAULT_KILLS=20 scripts/test.sh -k "test_worker_faults or test_worker_many"
+
+bench-many-jobs: deps
+	@bench/many_jobs/run.sh
 
 # ---- identity, tenants, limits (issue 10)
 

@@ -11,7 +11,7 @@ EH_SCRIPT=bench
 
 bench_setup bench-all fresh
 
-for bench in ingest upload status ws graphql metrics; do
+for bench in ingest upload status ws graphql metrics many_jobs; do
     echo "== bench/$bench"
     "bench/$bench/run.sh"
 done

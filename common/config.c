@@ -83,6 +83,12 @@ static const cf_row_t rows[] = {
     {"EH_LOG_LEVEL", CF_LOGLEVEL, 0, 0, "info", OFF(log_level), false, "error, warn, info or debug", NULL},
 
     /* many jobs per worker (issue 16) */
+    {"EH_JOBS_PER_WORKER", CF_INT, 1, 10000, "256", OFF(jobs_per_worker), false,
+     "jobs in flight at once in one worker process (one event loop; size for delay-bound work)", NULL},
+    {"EH_JOB_SLICE_S", CF_INT, 1, 86400, "30", OFF(job_slice_s), false,
+     "a job that ran this long while others wait for a slot is given back to the end of the queue", NULL},
+    {"EH_MAX_ERRORS_STORED", CF_INT, 0, 1000000000, "10000", OFF(max_errors_stored), false,
+     "invalid lines per job whose reason is stored in job_errors; the rest are only counted (issue 11)", NULL},
 
     /* identity, tenants, limits (issue 10) */
     {"EH_AUTH", CF_BOOL, 0, 1, "1", OFF(auth), false,

@@ -54,6 +54,9 @@ typedef struct eh_config {
     int64_t log_level; /* one of EH_LOG_* from log.h */
 
     /* many jobs per worker (issue 16) */
+    int64_t jobs_per_worker;
+    int64_t job_slice_s;
+    int64_t max_errors_stored;
 
     /* identity, tenants, limits (issue 10) */
     int64_t auth;                  /* 0: EH_AUTH=off, every request is the default tenant */

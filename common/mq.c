@@ -868,6 +868,16 @@ int eh_mq_reject(eh_mq_t *mq, uint64_t delivery_tag)
     return EH_OK;
 }
 
+int eh_mq_requeue(eh_mq_t *mq, uint64_t delivery_tag)
+{
+    if (!eh_mq_is_open(mq))
+        return EH_AGAIN;
+    int st = amqp_basic_reject(mq->conn, MQ_CHANNEL, delivery_tag, 1);
+    if (st != AMQP_STATUS_OK)
+        return on_library_error(mq, "amqp basic.reject (requeue)", st);
+    return EH_OK;
+}
+
 int eh_mq_purge(eh_mq_t *mq, const char *queue, uint32_t *purged)
 {
     if (!eh_mq_is_open(mq))

@@ -115,6 +115,9 @@ EH_MUST_CHECK int eh_mq_ack(eh_mq_t *mq, uint64_t delivery_tag);
 /* Rejects without requeue: the message goes to the dead-letter queue. */
 EH_MUST_CHECK int eh_mq_reject(eh_mq_t *mq, uint64_t delivery_tag);
 
+/* Rejects with requeue: the broker hands the message to a consumer again (one with room for it). */
+EH_MUST_CHECK int eh_mq_requeue(eh_mq_t *mq, uint64_t delivery_tag);
+
 /* Removes every ready message from queue; *purged (may be NULL) gets their number. */
 EH_MUST_CHECK int eh_mq_purge(eh_mq_t *mq, const char *queue, uint32_t *purged);
 

@@ -1,244 +1,328 @@
 /*
- * consumer.c - one worker process: take a job message, claim the job in
- * PostgreSQL, ack, run it, take the next message.
+ * consumer.c - one worker process: one event loop with up to
+ * EH_JOBS_PER_WORKER jobs in flight (the nginx way: a timer per job for its
+ * next step, jobs as small state machines in worker/ingest.c).
  *
- * The message only wakes the worker; the claim (one UPDATE that sets the
- * lease) decides who runs the job. The consumer is cancelled while a job runs
- * so that no second message is prefetched and held unacknowledged for hours
- * (RabbitMQ's consumer_timeout would close the channel).
+ * Each pass of the loop steps every job whose timer is due, once: a
+ * delay-bound job processes a line and sleeps on its timer, a bulk job
+ * commits one batch and goes to the back of the pass, so a 10-line job is
+ * never stuck behind a 5M-line one. Between passes the loop waits on the
+ * AMQP socket until the earliest timer.
+ *
+ * The queue only wakes the process; the claim in PostgreSQL (worker/claim.h)
+ * decides which job runs. The process consumes eh.jobs with a prefetch of
+ * its free slots, acks each message right after the claim, and cancels its
+ * consumer while it has no free slot, so that no message waits unacked in a
+ * busy process (RabbitMQ's consumer_timeout would close the channel).
+ *
+ * Fair slices: while the process has no free slot and published jobs wait,
+ * a job that held its slot for EH_JOB_SLICE_S commits its batch and goes
+ * back to the end of the queue.
+ *
+ * Stop (SIGTERM): no more messages; every job commits its batch and is
+ * given back, within EH_SHUTDOWN_GRACE_MS; whatever could not be given back
+ * in time keeps its lease until it runs out (the reaper requeues it).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "events.h"
+#include "claim.h"
+#include "conn.h"
 #include "ingest.h"
 #include "job_queue.h"
-#include "job_store.h"
 #include "log.h"
+#include "signals.h"
 #include "timefmt.h"
-#include "uuid.h"
 #include "worker.h"
 #include "worker_metrics.h"
 
-#define NEXT_WAIT_MS 500
-#define MQ_BACKOFF_MIN_MS 100
-#define MQ_BACKOFF_MAX_MS 5000
-#define DB_BACKOFF_MAX_MS 2000
+/* The longest the loop waits without looking at the stop flag and its timers. */
+#define WAIT_MAX_MS 250
+/* How often a full process asks whether jobs wait for a slot. */
+#define WAITING_CHECK_MS 1000
+/* While jobs wait, at most slots / this + 1 jobs past their slice are given back per check. */
+#define SLICE_RELEASES_PER_CHECK_DIVISOR 32
+/* A message whose claim met a database that is down is retried this often, still unacked. */
+#define CLAIM_RETRY_MS 500
 
-/*
- * Claimable: queued, or processing with an expired lease, and attempts left.
- * The claim waits for the row lock rather than skipping a locked row: the
- * api stamps published_at right after the broker's confirm, so the message
- * often arrives while that short UPDATE still holds the row, and skipping it
- * would drop the only message of a perfectly claimable job. PostgreSQL
- * re-checks the WHERE clause on the row as it is after the lock is granted.
- * The wait is bounded (SQL_CLAIM_LOCK_TIMEOUT): a row held that long belongs
- * to a worker in the middle of a batch, whose lease is alive.
- */
-static const char SQL_CLAIM[] =
-    "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2, "
-    " lease_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000), "
-    " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
-    "WHERE id = $1::uuid "
-    " AND (status = 'queued' OR (status = 'processing' AND lease_until < now())) AND attempts < $4::int "
-    "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed";
+typedef struct slot {
+    worker_job_t *job;
+    int64_t wake_ms;
+} slot_t;
 
-static const char SQL_CLAIM_LOCK_TIMEOUT[] = "SELECT set_config('lock_timeout', $1, true)";
+typedef struct held_msg {
+    uint64_t tag;
+    uint64_t generation; /* of the broker connection the delivery came on */
+    char job_id[EH_UUID_STRLEN + 1];
+} held_msg_t;
 
-#define CLAIM_LOCK_TIMEOUT "5s"
-#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+typedef struct loop {
+    const eh_config_t *cfg;
+    worker_conn_t conn;
+    slot_t *slots;
+    size_t n, cap;
+    held_msg_t *held; /* messages whose claim waits for the database (unacked) */
+    size_t n_held;
+    int64_t claim_retry_at_ms;
+    int64_t waiting_check_at_ms;
+    bool stopping;
+    int64_t stop_deadline_ms;
+} loop_t;
 
-int worker_db_ensure(worker_ctx_t *ctx)
+static size_t free_slots(const loop_t *l)
 {
-    if (ctx->db == NULL) {
-        ctx->db = eh_db_connect(ctx->cfg->database_url, 0);
-        return ctx->db != NULL ? EH_OK : EH_AGAIN;
-    }
-    return eh_db_ensure(ctx->db) == EH_OK ? EH_OK : EH_AGAIN;
+    size_t used = l->n + l->n_held;
+    return used >= l->cap ? 0 : l->cap - used;
 }
 
-int worker_mq_ensure(worker_ctx_t *ctx, bool consume)
-{
-    if (ctx->mq != NULL && !eh_mq_is_open(ctx->mq)) {
-        eh_mq_destroy(ctx->mq);
-        ctx->mq = NULL;
-        ctx->consuming = false;
-    }
-    if (ctx->mq == NULL) {
-        int64_t now = eh_time_mono_ms();
-        if (now < ctx->mq_retry_at_ms)
-            return EH_AGAIN;
-        ctx->mq = eh_mq_connect(ctx->cfg->amqp_url, (int)ctx->cfg->amqp_heartbeat_s, 0);
-        if (ctx->mq == NULL || eh_mq_declare_topology(ctx->mq) != EH_OK) {
-            eh_mq_destroy(ctx->mq);
-            ctx->mq = NULL;
-            ctx->mq_backoff_ms = ctx->mq_backoff_ms == 0 ? MQ_BACKOFF_MIN_MS : ctx->mq_backoff_ms * 2;
-            if (ctx->mq_backoff_ms > MQ_BACKOFF_MAX_MS)
-                ctx->mq_backoff_ms = MQ_BACKOFF_MAX_MS;
-            ctx->mq_retry_at_ms = now + ctx->mq_backoff_ms;
-            return EH_AGAIN;
-        }
-        ctx->mq_backoff_ms = 0;
-        eh_log_info("connected to the broker");
-    }
-    if (consume && !ctx->consuming) {
-        if (eh_mq_consume(ctx->mq, EH_MQ_JOBS_QUEUE, 1) != EH_OK)
-            return EH_AGAIN;
-        ctx->consuming = true;
-    }
-    return EH_OK;
-}
+/* ---- jobs --------------------------------------------------------------- */
 
-void worker_idle(worker_ctx_t *ctx, int64_t ms)
+static void add_job(loop_t *l, worker_claim_t *claim)
 {
-    if (ms <= 0)
-        return;
-    int64_t end = eh_time_mono_ms() + ms;
-    while (!worker_stop_requested) {
-        int64_t left = end - eh_time_mono_ms();
-        if (left <= 0)
-            return;
-        /* Slices, so that a stop request is seen within a quarter second (librabbitmq retries on EINTR). */
-        int64_t slice = left < 250 ? left : 250;
-        if (ctx->mq != NULL && eh_mq_is_open(ctx->mq)) {
-            if (eh_mq_idle(ctx->mq, slice) == EH_OK)
-                continue;
-        }
-        (void)worker_sleep_ms(slice);
-    }
-}
-
-/* EH_OK with claim filled; EH_DECLINED when the job is not claimable; EH_AGAIN / EH_ERR from the database. */
-static int claim_job(worker_ctx_t *ctx, const char *job_id, worker_claim_t *claim)
-{
-    char lease[24], max_attempts[24];
-    snprintf(lease, sizeof(lease), "%lld", (long long)ctx->cfg->lease_ms);
-    snprintf(max_attempts, sizeof(max_attempts), "%lld", (long long)ctx->cfg->max_attempts);
-    const char *params[] = {job_id, ctx->owner, lease, max_attempts};
-    const char *timeout[] = {CLAIM_LOCK_TIMEOUT};
-    int rc = eh_db_begin(ctx->db);
-    if (rc == EH_OK)
-        rc = eh_db_exec(ctx->db, SQL_CLAIM_LOCK_TIMEOUT, 1, timeout);
-    if (rc != EH_OK) {
-        eh_db_rollback(ctx->db);
-        return rc;
-    }
-    int status = EH_ERR;
-    PGresult *res = eh_db_query(ctx->db, SQL_CLAIM, 4, params, &status);
-    if (res == NULL) {
-        bool busy = strcmp(eh_db_last_sqlstate(ctx->db), SQLSTATE_LOCK_NOT_AVAILABLE) == 0;
-        eh_db_rollback(ctx->db);
-        return busy ? EH_DECLINED : status;
-    }
-    rc = EH_DECLINED;
-    if (PQntuples(res) == 1 && eh_job_from_row(res, 0, &claim->job) == EH_OK) {
-        claim->attempt = atoi(PQgetvalue(res, 0, 13));
-        snprintf(claim->object_key, sizeof(claim->object_key), "%s", PQgetvalue(res, 0, 14));
-        claim->bytes_processed = strtoll(PQgetvalue(res, 0, 15), NULL, 10);
-        rc = EH_OK;
-    } else if (PQntuples(res) == 1) {
-        rc = EH_ERR;
-    }
-    PQclear(res);
-    if (rc != EH_OK) {
-        /* Nothing claimed, or a row we could not read: never commit a claim we will not run. */
-        eh_db_rollback(ctx->db);
-        return rc;
-    }
-    if (eh_db_commit(ctx->db) != EH_OK) {
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:s, s:i, s:s, s:I, s:i}", "job_id", claim->job.id, "attempt", claim->attempt, "lease_owner",
+                        l->conn.owner, "resume_line", (json_int_t)claim->job.lines_processed + 1, "in_flight",
+                        (int)l->n + 1),
+              "job claimed");
+    worker_job_t *job = worker_job_create(&l->conn, claim);
+    if (job == NULL) {
+        /* The lease runs out and another process (or this one, later) takes the job. */
+        eh_log_error("out of memory: claimed job left to its lease");
         eh_job_clear(&claim->job);
-        return EH_AGAIN; /* not claimed after all; the message is retried */
+        return;
     }
-    return rc;
+    worker_metrics_job_running(1);
+    l->slots[l->n].job = job;
+    l->slots[l->n].wake_ms = 0;
+    l->n++;
+    worker_job_set_in_flight(l->n);
 }
 
-/* Claims with retries while the database is down; the message stays unacknowledged meanwhile. */
-static int claim_with_retries(worker_ctx_t *ctx, const char *job_id, worker_claim_t *claim)
+/* Steps every due job once. Returns the earliest wake time of the jobs left. */
+static int64_t step_due(loop_t *l)
 {
-    int64_t backoff = 100;
-    while (!worker_stop_requested) {
-        int rc = worker_db_ensure(ctx) == EH_OK ? claim_job(ctx, job_id, claim) : EH_AGAIN;
-        if (rc != EH_AGAIN)
-            return rc;
-        eh_log_warn("database unreachable; claim retried in %lld ms", (long long)backoff);
-        worker_idle(ctx, backoff);
-        backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+    int64_t earliest = INT64_MAX;
+    size_t i = 0;
+    while (i < l->n) {
+        slot_t *s = &l->slots[i];
+        int64_t now = eh_time_mono_ms();
+        if (s->wake_ms <= now) {
+            if (worker_job_step(s->job, now, &s->wake_ms) == WORKER_JOB_DONE) {
+                worker_job_destroy(s->job);
+                worker_metrics_job_running(-1);
+                l->slots[i] = l->slots[--l->n];
+                worker_job_set_in_flight(l->n);
+                continue; /* the job moved into slot i is looked at next */
+            }
+        }
+        if (s->wake_ms < earliest)
+            earliest = s->wake_ms;
+        i++;
     }
-    return EH_AGAIN;
+    return earliest;
 }
 
-static void handle_message(worker_ctx_t *ctx, const eh_mq_msg_t *msg)
+/* Fair share: when jobs wait for a slot, those past their slice give theirs back (oldest first). */
+static void share_slots(loop_t *l, int64_t now)
+{
+    if (l->stopping || free_slots(l) > 0 || now < l->waiting_check_at_ms)
+        return;
+    l->waiting_check_at_ms = now + WAITING_CHECK_MS;
+    int64_t slice_ms = l->cfg->job_slice_s * 1000;
+    bool any = false;
+    for (size_t i = 0; i < l->n && !any; i++)
+        any = worker_job_releasable(l->slots[i].job) && now - worker_job_claimed_ms(l->slots[i].job) >= slice_ms;
+    /* (worker_job_releasable also asks for a commit since the claim: a job that moved nothing is not rotated.) */
+    if (!any)
+        return;
+    int64_t waiting = 0;
+    if (worker_claim_waiting(&l->conn, &waiting) != EH_OK || waiting <= 0)
+        return;
+    /*
+     * A few slots per check, not one per waiting job: under a backlog of
+     * thousands, giving back every job past its slice at once would make the
+     * process spend its time committing, publishing and claiming (jobs
+     * rotating without progress) instead of ingesting.
+     */
+    int64_t most = (int64_t)(l->cap / SLICE_RELEASES_PER_CHECK_DIVISOR) + 1;
+    if (waiting > most)
+        waiting = most;
+    while (waiting-- > 0) {
+        slot_t *oldest = NULL;
+        for (size_t i = 0; i < l->n; i++) {
+            worker_job_t *j = l->slots[i].job;
+            if (!worker_job_releasable(j) || now - worker_job_claimed_ms(j) < slice_ms)
+                continue;
+            if (oldest == NULL || worker_job_claimed_ms(j) < worker_job_claimed_ms(oldest->job))
+                oldest = &l->slots[i];
+        }
+        if (oldest == NULL)
+            return;
+        eh_log_kv(EH_LOG_INFO,
+                  json_pack("{s:s, s:I}", "job_id", worker_job_id(oldest->job), "held_ms",
+                            (json_int_t)(now - worker_job_claimed_ms(oldest->job))),
+                  "slice over while jobs wait: giving the job back");
+        worker_job_release(oldest->job, WORKER_RELEASE_SLICE);
+        oldest->wake_ms = 0;
+    }
+}
+
+static void begin_stop(loop_t *l, int64_t now)
+{
+    l->stopping = true;
+    l->stop_deadline_ms = now + l->cfg->shutdown_grace_ms * 3 / 4;
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:i}", "in_flight", (int)l->n),
+              "stopping: every job commits its batch and is given back");
+    if (l->conn.mq != NULL && l->conn.consuming) {
+        if (eh_mq_cancel(l->conn.mq) != EH_OK)
+            eh_log_warn("consumer cancel failed; unacked messages return when the connection closes");
+        l->conn.consuming = false;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        worker_job_release(l->slots[i].job, WORKER_RELEASE_STOP);
+        l->slots[i].wake_ms = 0;
+    }
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* Claims for a message. true when the message is settled (acked or rejected), false to hold it. */
+static bool claim_for(loop_t *l, uint64_t tag, const char *job_id, bool redelivered)
+{
+    worker_claim_t claim;
+    memset(&claim, 0, sizeof(claim));
+    int rc = worker_claim_next(&l->conn, job_id, &claim);
+    if (rc == EH_AGAIN || rc == EH_ERR)
+        return false;
+    if (eh_mq_ack(l->conn.mq, tag) != EH_OK)
+        eh_log_warn("ack failed; a redelivery will find the job claimed");
+    if (rc == EH_OK) {
+        add_job(l, &claim);
+    } else {
+        eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:b}", "job_id", job_id, "redelivered", redelivered),
+                  "job not claimable (unknown, leased, finished or out of attempts) and no other job waits: "
+                  "message dropped");
+    }
+    return true;
+}
+
+static void handle_message(loop_t *l, const eh_mq_msg_t *msg)
 {
     eh_job_message_t jm;
     if (eh_job_message_read(msg->body, msg->len, &jm) != EH_OK) {
         eh_log_kv(EH_LOG_WARN, json_pack("{s:I}", "bytes", (json_int_t)msg->len),
                   "unparseable job message: dead-lettered");
-        if (eh_mq_reject(ctx->mq, msg->delivery_tag) != EH_OK)
+        if (eh_mq_reject(l->conn.mq, msg->delivery_tag) != EH_OK)
             eh_log_warn("reject failed; the message comes back on reconnect");
         return;
     }
     const char *job_id = jm.job_id;
-    eh_log_set_job(job_id);
-    eh_log_set_request(jm.request_id); /* every line about the job names the upload request */
-    /* Nothing else may be prefetched and held while this job runs. */
-    int rc = eh_mq_cancel(ctx->mq);
-    ctx->consuming = false;
-    if (rc != EH_OK) {
-        eh_log_warn("broker lost before the claim; the message will be redelivered");
-        goto out;
-    }
-    worker_claim_t claim;
-    memset(&claim, 0, sizeof(claim));
-    rc = claim_with_retries(ctx, job_id, &claim);
-    if (rc == EH_AGAIN)
-        goto out; /* stopping with the database down: the message is redelivered when we disconnect */
-    if (eh_mq_ack(ctx->mq, msg->delivery_tag) != EH_OK)
-        eh_log_warn("ack failed; a redelivery will find the job claimed");
-    if (rc != EH_OK) {
-        eh_log_kv(EH_LOG_INFO, json_pack("{s:b}", "redelivered", msg->redelivered),
-                  "job not claimable (unknown, leased, finished or out of attempts): message dropped");
-        goto out;
-    }
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:I}", "attempt", claim.attempt, "lease_owner", ctx->owner,
-                                     "resume_line", (json_int_t)claim.job.lines_processed + 1),
-              "job claimed");
-    worker_metrics_job_running(1);
-    worker_ingest_run(ctx, &claim);
-    worker_metrics_job_running(-1);
-    eh_job_clear(&claim.job);
-out:
-    eh_log_set_job(NULL);
-    eh_log_set_request(NULL);
+    if (claim_for(l, msg->delivery_tag, job_id, msg->redelivered))
+        return;
+    eh_log_warn("claim failed (database unreachable or statement refused); "
+                "retried while the message stays unacknowledged");
+    l->held[l->n_held].tag = msg->delivery_tag;
+    l->held[l->n_held].generation = l->conn.mq_generation;
+    snprintf(l->held[l->n_held].job_id, sizeof(l->held[l->n_held].job_id), "%s", job_id);
+    l->n_held++;
+    l->claim_retry_at_ms = eh_time_mono_ms() + CLAIM_RETRY_MS;
 }
 
-static int ctx_init(worker_ctx_t *ctx, const eh_config_t *cfg)
+static void retry_held(loop_t *l, int64_t now)
 {
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->cfg = cfg;
-    char host[64] = "localhost", nonce[EH_UUID_STRLEN + 1];
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
-    if (eh_uuid_v4(nonce) != EH_OK)
-        return EH_ERR;
-    /* host:pid:nonce, the nonce so that a recycled pid never matches an old lease */
-    snprintf(ctx->owner, sizeof(ctx->owner), "%s:%d:%.8s", host, (int)getpid(), nonce);
-    ctx->rng = strtoull(nonce + 24, NULL, 16) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)eh_time_now_ms();
-    if (ctx->rng == 0)
-        ctx->rng = 0x9e3779b97f4a7c15ULL;
-    eh_s3_config_t s3cfg = {
-        .endpoint = cfg->s3_endpoint,
-        .bucket = cfg->s3_bucket,
-        .access_key = cfg->worker_s3_access_key,
-        .secret_key = cfg->worker_s3_secret_key,
-        .https = cfg->s3_https != 0,
-        .timeout_ms = 60000,
-    };
-    ctx->s3 = eh_s3_create(&s3cfg);
-    return ctx->s3 != NULL ? EH_OK : EH_ERR;
+    if (l->n_held == 0 || now < l->claim_retry_at_ms)
+        return;
+    if (l->conn.mq == NULL || !eh_mq_is_open(l->conn.mq)) {
+        l->n_held = 0; /* the broker requeued them when the connection went */
+        return;
+    }
+    size_t i = 0;
+    while (i < l->n_held) {
+        if (l->held[i].generation != l->conn.mq_generation) {
+            l->held[i] = l->held[--l->n_held]; /* came on a connection that is gone: requeued by the broker */
+            continue;
+        }
+        if (!claim_for(l, l->held[i].tag, l->held[i].job_id, false)) {
+            l->claim_retry_at_ms = now + CLAIM_RETRY_MS;
+            return;
+        }
+        l->held[i] = l->held[--l->n_held];
+    }
 }
+
+/*
+ * Keeps the consumer's prefetch at the free slots: consume when slots are
+ * free, cancel when none is, and start again with a larger prefetch when
+ * many slots were freed.
+ */
+static void adjust_consumer(loop_t *l)
+{
+    worker_conn_t *c = &l->conn;
+    if (c->mq == NULL || !eh_mq_is_open(c->mq))
+        return;
+    size_t want = l->stopping ? 0 : free_slots(l);
+    bool resize = c->consuming && want > 2 * (size_t)c->consuming_prefetch;
+    if (c->consuming && (want == 0 || resize)) {
+        if (eh_mq_cancel(c->mq) != EH_OK)
+            return;
+        c->consuming = false;
+    }
+    if (!c->consuming && want > 0) {
+        int prefetch = want > 65535 ? 65535 : (int)want;
+        if (eh_mq_consume(c->mq, EH_MQ_JOBS_QUEUE, prefetch) == EH_OK) {
+            c->consuming = true;
+            c->consuming_prefetch = prefetch;
+        }
+    }
+}
+
+/* Waits until deadline (monotonic) for messages, taking those that come while slots are free. */
+static void wait_for_work(loop_t *l, int64_t deadline)
+{
+    worker_conn_t *c = &l->conn;
+    for (;;) {
+        int64_t left = deadline - eh_time_mono_ms();
+        if (left < 0)
+            left = 0;
+        if (left > WAIT_MAX_MS)
+            left = WAIT_MAX_MS;
+        if (worker_conn_mq(c) != EH_OK) {
+            (void)eh_stop_sleep_ms(worker_stop, left);
+            return;
+        }
+        adjust_consumer(l);
+        if (!c->consuming) {
+            if (eh_mq_idle(c->mq, left) != EH_OK)
+                eh_log_warn("broker connection lost; reconnecting");
+            return;
+        }
+        eh_mq_msg_t msg;
+        int rc = eh_mq_next(c->mq, &msg, left);
+        if (rc == EH_DECLINED)
+            return;
+        if (rc != EH_OK) {
+            eh_log_warn("broker connection lost; reconnecting");
+            l->n_held = 0;
+            return;
+        }
+        if (l->stopping || free_slots(l) == 0) {
+            /* Raced the cancel: back to the queue, for a process with a free slot. */
+            if (eh_mq_requeue(c->mq, msg.delivery_tag) != EH_OK)
+                eh_log_warn("requeue failed; the message comes back when the connection closes");
+            eh_mq_msg_free(&msg);
+            return;
+        }
+        handle_message(l, &msg);
+        eh_mq_msg_free(&msg);
+        if (worker_stopping())
+            return;
+        /* More messages may be waiting: take them at once, without sleeping. */
+        deadline = eh_time_mono_ms();
+    }
+}
+
+/* ---- the process -------------------------------------------------------- */
 
 int worker_consumer_run(const eh_config_t *cfg)
 {
@@ -246,33 +330,45 @@ int worker_consumer_run(const eh_config_t *cfg)
         eh_log_error("S3 library initialisation failed");
         return WORKER_EXIT_FATAL;
     }
-    worker_ctx_t ctx;
-    if (ctx_init(&ctx, cfg) != EH_OK) {
+    loop_t l;
+    memset(&l, 0, sizeof(l));
+    l.cfg = cfg;
+    l.cap = (size_t)cfg->jobs_per_worker;
+    l.slots = calloc(l.cap, sizeof(*l.slots));
+    l.held = calloc(l.cap, sizeof(*l.held));
+    if (l.slots == NULL || l.held == NULL || worker_conn_init(&l.conn, cfg) != EH_OK) {
         eh_log_error("worker initialisation failed");
+        free(l.slots);
+        free(l.held);
+        worker_conn_close(&l.conn);
         eh_s3_global_cleanup();
         return WORKER_EXIT_FATAL;
     }
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s}", "lease_owner", ctx.owner), "worker started");
-    while (!worker_stop_requested) {
-        if (worker_mq_ensure(&ctx, true) != EH_OK) {
-            worker_idle(&ctx, MQ_BACKOFF_MIN_MS);
-            continue;
-        }
-        eh_mq_msg_t msg;
-        int rc = eh_mq_next(ctx.mq, &msg, NEXT_WAIT_MS);
-        if (rc == EH_DECLINED)
-            continue;
-        if (rc != EH_OK) {
-            eh_log_warn("broker connection lost; reconnecting");
-            continue; /* worker_mq_ensure replaces the closed handle */
-        }
-        handle_message(&ctx, &msg);
-        eh_mq_msg_free(&msg);
+    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:i}", "lease_owner", l.conn.owner, "jobs_per_worker", (int)l.cap),
+              "worker started");
+    for (;;) {
+        int64_t now = eh_time_mono_ms();
+        if (worker_stopping() && !l.stopping)
+            begin_stop(&l, now);
+        if (l.stopping && (l.n == 0 || now >= l.stop_deadline_ms))
+            break;
+        int64_t earliest = step_due(&l);
+        now = eh_time_mono_ms();
+        share_slots(&l, now);
+        retry_held(&l, now);
+        if (l.stopping)
+            earliest = now + 10 < earliest ? now + 10 : earliest;
+        wait_for_work(&l, earliest);
     }
+    if (l.n > 0)
+        eh_log_kv(EH_LOG_WARN, json_pack("{s:i}", "in_flight", (int)l.n),
+                  "stop: jobs not given back in time keep their lease until it runs out");
     eh_log_info("worker stopping");
-    eh_mq_destroy(ctx.mq);
-    eh_db_destroy(ctx.db);
-    eh_s3_destroy(ctx.s3);
+    for (size_t i = 0; i < l.n; i++)
+        worker_job_destroy(l.slots[i].job);
+    free(l.slots);
+    free(l.held);
+    worker_conn_close(&l.conn);
     eh_s3_global_cleanup();
     return 0;
 }

@@ -21,17 +21,20 @@
 #include "events.h"
 #include "job_queue.h"
 #include "job_store.h"
+#include "keepalive.h"
 #include "log.h"
 #include "mq.h"
 #include "purge.h"
 #include "timefmt.h"
+#include "signals.h"
 #include "worker.h"
 #include "worker_metrics.h"
 
 #define REAP_LIMIT 100
 #define PUBLISH_TIMEOUT_MS 5000
 #define IDLE_SLICE_MS 250
-#define MQ_BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
 
 static const char SQL_FAIL_EXHAUSTED[] =
     "UPDATE jobs SET status = 'failed', "
@@ -147,74 +150,51 @@ static void reap_once(const eh_config_t *cfg, eh_db_t *db, eh_mq_t *mq)
 static void idle(eh_mq_t *mq, int64_t ms)
 {
     int64_t end = eh_time_mono_ms() + ms;
-    while (!worker_stop_requested) {
+    while (!worker_stopping()) {
         int64_t left = end - eh_time_mono_ms();
         if (left <= 0)
             return;
         int64_t slice = left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS;
         if (mq != NULL && eh_mq_is_open(mq)) {
             if (eh_mq_idle(mq, slice) != EH_OK)
-                (void)worker_sleep_ms(slice);
+                (void)eh_stop_sleep_ms(worker_stop, slice);
         } else {
-            (void)worker_sleep_ms(slice);
+            (void)eh_stop_sleep_ms(worker_stop, slice);
         }
     }
-}
-
-/* Connects what is missing; the broker at most once per back-off step. */
-static void connect_missing(const eh_config_t *cfg, eh_db_t **db, eh_mq_t **mq, int64_t *mq_retry_at,
-                            int64_t *mq_backoff)
-{
-    if (*db == NULL)
-        *db = eh_db_connect(cfg->database_url, 0);
-    if (*mq != NULL && !eh_mq_is_open(*mq)) {
-        eh_mq_destroy(*mq);
-        *mq = NULL;
-    }
-    if (*mq != NULL || eh_time_mono_ms() < *mq_retry_at)
-        return;
-    *mq = eh_mq_connect(cfg->amqp_url, (int)cfg->amqp_heartbeat_s, 0);
-    if (*mq != NULL && eh_mq_declare_topology(*mq) == EH_OK) {
-        *mq_backoff = 0;
-        return;
-    }
-    eh_mq_destroy(*mq);
-    *mq = NULL;
-    *mq_backoff = *mq_backoff == 0 ? cfg->reaper_interval_ms : *mq_backoff * 2;
-    if (*mq_backoff > MQ_BACKOFF_MAX_MS)
-        *mq_backoff = MQ_BACKOFF_MAX_MS > cfg->reaper_interval_ms ? MQ_BACKOFF_MAX_MS : cfg->reaper_interval_ms;
-    *mq_retry_at = eh_time_mono_ms() + *mq_backoff;
 }
 
 int worker_reaper_run(const eh_config_t *cfg)
 {
-    eh_db_t *db = NULL;
-    eh_mq_t *mq = NULL;
-    int64_t mq_retry_at = 0, mq_backoff = 0;
-    bool db_down = false;
+    /* Both connections kept alive by common/keepalive.h: reopened with back-off and jitter, never in a loop of ours. */
+    eh_mq_keepalive_cfg_t mq_cfg = {
+        .url = cfg->amqp_url, .heartbeat_s = (int)cfg->amqp_heartbeat_s, .declare_topology = true};
+    eh_keepalive_t *db_ka =
+        eh_keepalive_create(&eh_db_keepalive_ops, (void *)cfg->database_url, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    eh_keepalive_t *mq_ka = eh_keepalive_create(&eh_mq_keepalive_ops, &mq_cfg, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    if (db_ka == NULL || mq_ka == NULL) {
+        eh_log_error("out of memory");
+        eh_keepalive_destroy(db_ka);
+        eh_keepalive_destroy(mq_ka);
+        return WORKER_EXIT_FATAL;
+    }
     worker_purge_t *purge = worker_purge_create(cfg); /* NULL: no purging this run (logged) */
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
-                                     (json_int_t)cfg->lease_ms),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:I, s:I}", "interval_ms", (json_int_t)cfg->reaper_interval_ms, "lease_ms",
+                        (json_int_t)cfg->lease_ms),
               "reaper started");
-    while (!worker_stop_requested) {
-        connect_missing(cfg, &db, &mq, &mq_retry_at, &mq_backoff);
-        bool db_ok = db != NULL && eh_db_ensure(db) == EH_OK;
-        if (db_ok != !db_down) {
-            if (db_ok)
-                eh_log_info("reaper: database reachable again");
-            else
-                eh_log_warn("reaper: database unreachable; waiting");
-            db_down = !db_ok;
-        }
-        if (db_ok)
+    while (!worker_stopping()) {
+        eh_db_t *db = eh_keepalive_get(db_ka);
+        eh_mq_t *mq = eh_keepalive_get(mq_ka);
+        if (db != NULL) {
             reap_once(cfg, db, mq);
-        if (db_ok)
             worker_purge_once(purge, db, mq);
+        }
         idle(mq, cfg->reaper_interval_ms);
     }
     worker_purge_destroy(purge);
-    eh_mq_destroy(mq);
-    eh_db_destroy(db);
+    eh_keepalive_destroy(mq_ka);
+    eh_keepalive_destroy(db_ka);
     eh_log_info("reaper stopped");
     return 0;
 }
