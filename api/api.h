@@ -33,18 +33,18 @@ typedef struct api_keyring api_keyring_t;
 /* Everything a request handler may use; built once by main, borrowed by every thread. */
 typedef struct api_ctx {
     const eh_config_t *cfg;
-    eh_db_pool_t *db;       /* EH_DB_POOL_SIZE connections, shared by all request threads */
-    eh_s3_t *s3;            /* uploads: no per-request time limit beyond libs3's own */
-    eh_s3_t *s3_probe;      /* /readyz: a short time limit */
-    api_publisher_t *pub;   /* the one broker connection of the process */
-    api_offload_t *offload; /* long work of suspended connections */
-    api_lookup_t *lookup;   /* batched job status reads */
-    api_graphql_t *graphql; /* the schema and resolvers of /graphql */
+    eh_db_pool_t *db;            /* EH_DB_POOL_SIZE connections, shared by all request threads */
+    eh_s3_t *s3;                 /* uploads: no per-request time limit beyond libs3's own */
+    eh_s3_t *s3_probe;           /* /readyz: a short time limit */
+    api_publisher_t *pub;        /* the one broker connection of the process */
+    api_offload_t *offload;      /* long work of suspended connections */
+    api_lookup_t *lookup;        /* batched job status reads */
+    api_graphql_t *graphql;      /* the schema and resolvers of /graphql */
     struct api_readiness *ready; /* /readyz verdicts, kept fresh in the background */
-    api_keyring_t *keys;    /* verified API keys, their buckets (keyring.h) */
-    atomic_int in_flight;  /* requests between their first call and their completion */
-    api_metrics_t *metrics; /* NULL with EH_METRICS=off */
-    api_proxies_t *proxies; /* EH_TRUSTED_PROXIES; NULL trusts nobody */
+    api_keyring_t *keys;         /* verified API keys, their buckets (keyring.h) */
+    atomic_int in_flight;        /* requests between their first call and their completion */
+    api_metrics_t *metrics;      /* NULL with EH_METRICS=off */
+    api_proxies_t *proxies;      /* EH_TRUSTED_PROXIES; NULL trusts nobody */
 } api_ctx_t;
 
 /* How long a request waits for a pooled database connection before answering 503. */
@@ -103,7 +103,7 @@ struct api_request {
     size_t id_len;
     api_caller_t caller;
     char method[16];
-    char path[256]; /* truncated copy, for the log line */
+    char path[256];                          /* truncated copy, for the log line */
     char request_id[API_REQUEST_ID_MAX + 1]; /* X-Request-Id kept or made (client.h); sent back, logged, queued */
     char client[API_CLIENT_ADDR_MAX + 1];    /* api_client_addr: the peer, or who a trusted proxy names */
     struct api_upload *upload;
@@ -182,8 +182,8 @@ typedef struct api_auth_input {
     bool token_in_query;       /* the query has access_token */
     const char *query_token;   /* its value (WebSocket upgrade only) */
     bool websocket;
-    const char *origin;        /* WebSocket: the Origin header, checked against EH_ALLOWED_ORIGINS */
-    const char *host;          /* WebSocket: the Host header (the web page's own origin is always admitted) */
+    const char *origin; /* WebSocket: the Origin header, checked against EH_ALLOWED_ORIGINS */
+    const char *host;   /* WebSocket: the Host header (the web page's own origin is always admitted) */
 } api_auth_input_t;
 
 /* A refusal: status 401, 403, 429 or 503, the contract's error code and a message (static strings). */
@@ -313,8 +313,7 @@ PGresult *api_query_prepared(eh_db_t *db, const char *name, const char *sql, int
  * an unknown one). True with job filled (eh_job_clear it), or false with the
  * error answer (400, 404, 503, 500) already queued in *answer.
  */
-bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job,
-                  enum MHD_Result *answer);
+bool api_job_load(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, eh_job_t *job, enum MHD_Result *answer);
 
 enum MHD_Result api_jobs_get(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
 enum MHD_Result api_jobs_errors(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
@@ -342,7 +341,6 @@ EH_MUST_CHECK api_graphql_t *api_graphql_create(void);
 void api_graphql_destroy(api_graphql_t *g);
 /* GET /graphql (queries only) and POST /graphql (application/json). */
 enum MHD_Result api_graphql_handle(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq);
-
 
 /* ---- job_list.c: GET /api/v1/jobs, GET /api/v1/jobs/<id>/entries ---- */
 

@@ -21,7 +21,7 @@
 
 #include "eh.h"
 
-#define API_REQUEST_ID_MAX 64 /* EH_REQUEST_ID_MAX of job_queue.h */
+#define API_REQUEST_ID_MAX 64  /* EH_REQUEST_ID_MAX of job_queue.h */
 #define API_CLIENT_ADDR_MAX 46 /* INET6_ADDRSTRLEN */
 
 /*

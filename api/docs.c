@@ -33,38 +33,37 @@ extern const char api_openapi_json_start[];
 extern const char api_openapi_json_end[];
 
 /* The page loads everything from /docs/ (same origin); the start-up script is a file too (no inline script). */
-static const char PAGE[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"en\">\n"
-    "<head>\n"
-    "<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>Event Horizon API</title>\n"
-    "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\">\n"
-    "<link rel=\"icon\" type=\"image/png\" href=\"/docs/favicon-32x32.png\" sizes=\"32x32\">\n"
-    "</head>\n"
-    "<body>\n"
-    "<div id=\"swagger-ui\"></div>\n"
-    "<script src=\"/docs/swagger-ui-bundle.js\"></script>\n"
-    "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script>\n"
-    "<script src=\"/docs/init.js\"></script>\n"
-    "</body>\n"
-    "</html>\n";
+static const char PAGE[] = "<!DOCTYPE html>\n"
+                           "<html lang=\"en\">\n"
+                           "<head>\n"
+                           "<meta charset=\"utf-8\">\n"
+                           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                           "<title>Event Horizon API</title>\n"
+                           "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\">\n"
+                           "<link rel=\"icon\" type=\"image/png\" href=\"/docs/favicon-32x32.png\" sizes=\"32x32\">\n"
+                           "</head>\n"
+                           "<body>\n"
+                           "<div id=\"swagger-ui\"></div>\n"
+                           "<script src=\"/docs/swagger-ui-bundle.js\"></script>\n"
+                           "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script>\n"
+                           "<script src=\"/docs/init.js\"></script>\n"
+                           "</body>\n"
+                           "</html>\n";
 
-static const char INIT_JS[] =
-    "window.onload = function () {\n"
-    "  window.ui = SwaggerUIBundle({\n"
-    "    url: '/api/v1/openapi.json',\n"
-    "    dom_id: '#swagger-ui',\n"
-    "    deepLinking: true,\n"
-    "    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],\n"
-    "    plugins: [SwaggerUIBundle.plugins.DownloadUrl],\n"
-    "    layout: 'StandaloneLayout'\n"
-    "  });\n"
-    "};\n";
+static const char INIT_JS[] = "window.onload = function () {\n"
+                              "  window.ui = SwaggerUIBundle({\n"
+                              "    url: '/api/v1/openapi.json',\n"
+                              "    dom_id: '#swagger-ui',\n"
+                              "    deepLinking: true,\n"
+                              "    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],\n"
+                              "    plugins: [SwaggerUIBundle.plugins.DownloadUrl],\n"
+                              "    layout: 'StandaloneLayout'\n"
+                              "  });\n"
+                              "};\n";
 
-#define CSP "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; " \
-            "connect-src 'self'; frame-ancestors 'none'"
+#define CSP                                                                                                            \
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "                  \
+    "connect-src 'self'; frame-ancestors 'none'"
 /* The assets' names carry no version: a day of caching, then a revalidation. */
 #define ASSET_CACHE "public, max-age=86400"
 
@@ -82,7 +81,7 @@ static const asset_t ASSETS[] = {
 };
 
 static enum MHD_Result send_response(struct MHD_Connection *c, api_request_t *rq, struct MHD_Response *resp, size_t len,
-                            const char *type, const char *cache)
+                                     const char *type, const char *cache)
 {
     if (resp == NULL)
         return MHD_NO;

@@ -22,9 +22,9 @@ struct api_metrics {
 
 static const char *const METHODS[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"};
 /* Every status the API answers with; anything else (and "no answer": a client that left) is "other". */
-static const char *const CODES[] = {"200", "201", "202", "204", "304", "400", "401", "403", "404", "405", "406",
-                                    "408", "409", "410", "411", "413", "414", "415", "422", "429", "431", "500",
-                                    "501", "502", "503", "504", "other"};
+static const char *const CODES[] = {"200", "201", "202", "204", "304", "400", "401", "403", "404",
+                                    "405", "406", "408", "409", "410", "411", "413", "414", "415",
+                                    "422", "429", "431", "500", "501", "502", "503", "504", "other"};
 /* From a cached status read (~1 ms) to a large upload stored in S3. */
 static const double HTTP_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
@@ -49,16 +49,15 @@ static int declare(api_metrics_t *m)
     m->route_label[nroutes] = nnames;
     m->route_names[nnames++] = "unmatched";
     eh_metrics_label_t route = {"route", m->route_names, nnames};
-    eh_metrics_label_t labels[] = {route, {"method", METHODS, EH_ARRAY_LEN(METHODS)},
-                                   {"code", CODES, EH_ARRAY_LEN(CODES)}};
+    eh_metrics_label_t labels[] = {
+        route, {"method", METHODS, EH_ARRAY_LEN(METHODS)}, {"code", CODES, EH_ARRAY_LEN(CODES)}};
     m->requests = eh_metrics_counter(m->reg, "eh_http_requests_total",
                                      "HTTP requests answered, by route pattern, method and status code.", 3, labels);
     eh_metrics_sparse(m->requests); /* 8 methods x 27 codes per route: only the ones seen */
     m->duration = eh_metrics_histogram(m->reg, "eh_http_request_duration_seconds",
-                                       "Time from the first byte of a request to its completion, by route pattern.",
-                                       1, &route, HTTP_BUCKETS, EH_ARRAY_LEN(HTTP_BUCKETS));
-    m->upload_bytes = eh_metrics_counter(m->reg, "eh_upload_bytes_total", "Bytes of accepted uploaded files.", 0,
-                                         NULL);
+                                       "Time from the first byte of a request to its completion, by route pattern.", 1,
+                                       &route, HTTP_BUCKETS, EH_ARRAY_LEN(HTTP_BUCKETS));
+    m->upload_bytes = eh_metrics_counter(m->reg, "eh_upload_bytes_total", "Bytes of accepted uploaded files.", 0, NULL);
     m->uploads = eh_metrics_counter(m->reg, "eh_uploads_total", "Uploads accepted (202).", 0, NULL);
     m->ws_clients = eh_metrics_gauge(m->reg, "eh_ws_clients", "Open WebSocket connections following a job.", 0, NULL);
     m->in_flight = eh_metrics_gauge(m->reg, "eh_http_requests_in_flight",
@@ -86,8 +85,8 @@ api_metrics_t *api_metrics_start(const eh_config_t *cfg, eh_metrics_collect_fn r
     m->server = eh_metrics_server_start(cfg->api_metrics_addr, m->reg);
     if (m->server == NULL)
         goto fail;
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:i}", "addr", cfg->api_metrics_addr, "port",
-                                     eh_metrics_server_port(m->server)),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:s, s:i}", "addr", cfg->api_metrics_addr, "port", eh_metrics_server_port(m->server)),
               "metrics listener ready");
     return m;
 fail:

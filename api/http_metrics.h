@@ -24,7 +24,7 @@ struct api_route;
  * could not be started.
  */
 EH_MUST_CHECK api_metrics_t *api_metrics_start(const eh_config_t *cfg, eh_metrics_collect_fn readiness,
-                                              void *readiness_ud, bool *failed);
+                                               void *readiness_ud, bool *failed);
 /* Stops the listener and frees. NULL is accepted. */
 void api_metrics_destroy(api_metrics_t *m);
 /* The port the listener is bound to (0 when none). */

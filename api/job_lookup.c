@@ -23,7 +23,7 @@
 static const char SQL_LOOKUP[] = EH_JOBS_BY_IDS_SQL;
 
 typedef struct waiter {
-    const char *id; /* lowercase UUID */
+    const char *id;        /* lowercase UUID */
     const char *tenant_id; /* a row of another tenant is not this waiter's */
     eh_job_t *out;
     int rc;

@@ -105,9 +105,10 @@ static void log_ready(const eh_config_t *cfg, int port, int metrics_port)
     bool v6 = strchr(cfg->http_host, ':') != NULL;
     char url[300];
     snprintf(url, sizeof(url), "http://%s%s%s:%d", v6 ? "[" : "", cfg->http_host, v6 ? "]" : "", port);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:s, s:i}", "url", url, "libmicrohttpd", MHD_get_version(),
-                                     "metrics_port", metrics_port),
-              "ready");
+    eh_log_kv(
+        EH_LOG_INFO,
+        json_pack("{s:s, s:s, s:i}", "url", url, "libmicrohttpd", MHD_get_version(), "metrics_port", metrics_port),
+        "ready");
 }
 
 /* The metrics listener, once ctx is whole: its readiness gauges use the pools from another thread. */
@@ -173,9 +174,12 @@ static int serve(const eh_config_t *cfg)
         goto out;
     s3_inited = true;
     /* eh-api's own credentials (EH_API_S3_*): it puts and deletes objects, never reads them. */
-    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint, .bucket = cfg->s3_bucket,
-                            .access_key = cfg->api_s3_access_key, .secret_key = cfg->api_s3_secret_key,
-                            .https = cfg->s3_https != 0, .timeout_ms = S3_PUT_IDLE_MS};
+    eh_s3_config_t s3cfg = {.endpoint = cfg->s3_endpoint,
+                            .bucket = cfg->s3_bucket,
+                            .access_key = cfg->api_s3_access_key,
+                            .secret_key = cfg->api_s3_secret_key,
+                            .https = cfg->s3_https != 0,
+                            .timeout_ms = S3_PUT_IDLE_MS};
     ctx.s3 = eh_s3_create(&s3cfg);
     s3cfg.timeout_ms = S3_PROBE_IDLE_MS;
     ctx.s3_probe = eh_s3_create(&s3cfg);
@@ -238,7 +242,7 @@ out:
     api_lookup_destroy(ctx.lookup);
     api_graphql_destroy(ctx.graphql);
     api_readiness_destroy(ctx.ready); /* before what its checks use */
-    api_keyring_destroy(ctx.keys); /* after the relay and the daemon: both borrow it */
+    api_keyring_destroy(ctx.keys);    /* after the relay and the daemon: both borrow it */
     api_publisher_destroy(ctx.pub);
     eh_db_pool_destroy(ctx.db);
     eh_s3_destroy(ctx.s3_probe);

@@ -88,8 +88,9 @@ static void cleanup_work(void *arg)
     int64_t t0 = eh_time_mono_ms();
     uint64_t spooled = up->spooled;
     upload_free(up);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:I, s:I}", "spooled_bytes", (json_int_t)spooled, "cleanup_ms",
-                                     (json_int_t)(eh_time_mono_ms() - t0)),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:I, s:I}", "spooled_bytes", (json_int_t)spooled, "cleanup_ms",
+                        (json_int_t)(eh_time_mono_ms() - t0)),
               "upload cleaned up off the request thread");
 }
 
@@ -184,8 +185,9 @@ static void write_refusal(void *arg)
         }
     }
     free(text);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:I, s:I}", "status", up->err_status, "code", up->err_code,
-                                     "body_bytes", (json_int_t)up->body_bytes, "lingered_bytes", (json_int_t)dropped),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:i, s:s, s:I, s:I}", "status", up->err_status, "code", up->err_code, "body_bytes",
+                        (json_int_t)up->body_bytes, "lingered_bytes", (json_int_t)dropped),
               "upload refused before the end of the body: %s", up->err_msg);
     atomic_store(&up->refusal_written, true);
 }

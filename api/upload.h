@@ -53,8 +53,8 @@ typedef struct api_upload {
     struct MHD_PostProcessor *pp;
 
     /* ---- spool stage ---- */
-    int fd;          /* spool; -1 until the file part starts (and for a dry run) */
-    char *wbuf;      /* spool write buffer */
+    int fd;     /* spool; -1 until the file part starts (and for a dry run) */
+    char *wbuf; /* spool write buffer */
     size_t wlen;
     uint64_t charged;    /* bytes of the global spool budget this upload holds */
     uint64_t body_bytes; /* raw request body so far */
@@ -74,7 +74,7 @@ typedef struct api_upload {
     int err_status;
     const char *err_code;
     char err_msg[192];
-    int sock; /* the connection's socket, for an answer written before the end of the body */
+    int sock;                    /* the connection's socket, for an answer written before the end of the body */
     atomic_bool refusal_written; /* set by the refusal's thread */
 
     /* ---- store stage ---- */

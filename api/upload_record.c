@@ -28,12 +28,10 @@ static const char SQL_INSERT_JOB[] =
     "INSERT INTO jobs (id, file_name, object_key, size_bytes, lines_total, tenant_id, request_id) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " EH_JOB_COLUMNS;
 
-static const char SQL_IDEM_PURGE[] =
-    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
-    "SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT 100))";
-static const char SQL_IDEM_DROP_STALE[] =
-    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 "
-    "AND (expires_at < now() OR (response IS NULL AND lease_until < now()))";
+static const char SQL_IDEM_PURGE[] = "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+                                     "SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT 100))";
+static const char SQL_IDEM_DROP_STALE[] = "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 "
+                                          "AND (expires_at < now() OR (response IS NULL AND lease_until < now()))";
 static const char SQL_IDEM_RESERVE[] =
     "INSERT INTO idempotency_keys (tenant_id, key, request_sha256, lease_until, expires_at) "
     "VALUES ($1, $2, $3, now() + $4::bigint * interval '1 second', now() + $5::bigint * interval '1 second') "

@@ -49,8 +49,7 @@ bool upload_spool_charge(api_upload_t *up, uint64_t target)
 
 static void spool_full(api_upload_t *up)
 {
-    upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full",
-                     "the server's upload spool is full; retry later");
+    upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full", "the server's upload spool is full; retry later");
 }
 
 void upload_spool_release(api_upload_t *up)
@@ -98,8 +97,8 @@ static int spool_open(const char *dir)
     fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0) {
         err = errno;
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i}", "spool_dir", dir, "errno", err), "cannot create a spool file: %s",
-                  strerror(err));
+        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i}", "spool_dir", dir, "errno", err),
+                  "cannot create a spool file: %s", strerror(err));
         return -1;
     }
     if (unlink(path) != 0)
@@ -193,8 +192,8 @@ static int dry_line(const worker_line_t *line, void *ud)
         return EH_ERR;
     d->lines_invalid++;
     if (json_array_size(d->errors) < UPLOAD_DRY_RUN_ERRORS &&
-        json_array_append_new(d->errors, json_pack("{s:I, s:s}", "line_no", (json_int_t)line->line_no, "reason",
-                                                   reason)) != 0)
+        json_array_append_new(d->errors,
+                              json_pack("{s:I, s:s}", "line_no", (json_int_t)line->line_no, "reason", reason)) != 0)
         return EH_ERR;
     return EH_OK;
 }

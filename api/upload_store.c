@@ -44,8 +44,8 @@ void upload_store_delete_object(api_ctx_t *ctx, const char *key)
 {
     eh_s3_error_t err;
     if (eh_s3_delete(ctx->s3, key, &err) != EH_OK)
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i, s:s}", "object_key", key, "http_status", err.http_status,
-                                          "s3_code", err.code),
+        eh_log_kv(EH_LOG_ERROR,
+                  json_pack("{s:s, s:i, s:s}", "object_key", key, "http_status", err.http_status, "s3_code", err.code),
                   "could not delete the object of a job that was not recorded");
 }
 
@@ -78,8 +78,9 @@ int upload_store_run(api_upload_t *up)
         rc = eh_s3_put_fd(up->ctx->s3, up->key, up->fd, up->file_bytes, &err);
     }
     if (rc != EH_OK) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i, s:s, s:s}", "object_key", up->key, "http_status",
-                                          err.http_status, "s3_code", err.code, "s3_message", err.message),
+        eh_log_kv(EH_LOG_ERROR,
+                  json_pack("{s:s, s:i, s:s, s:s}", "object_key", up->key, "http_status", err.http_status, "s3_code",
+                            err.code, "s3_message", err.message),
                   "storing the upload failed");
         upload_answer_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "storage_unavailable",
                             "the object store is not reachable; nothing was stored");

@@ -12,8 +12,8 @@
 #include "api.h"
 #include "web_assets.h"
 
-#define CSP                                                                                                      \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "     \
+#define CSP                                                                                                            \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
     "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 static const api_web_asset_t *find(const char *name, size_t len)
@@ -44,12 +44,8 @@ enum MHD_Result api_web_serve(api_ctx_t *ctx, struct MHD_Connection *c, api_requ
         return MHD_NO;
     enum MHD_Result ok = MHD_YES;
     const char *headers[][2] = {
-        {"Content-Type", a->content_type},
-        {"Cache-Control", "no-cache"},
-        {"ETag", a->etag},
-        {"Content-Security-Policy", CSP},
-        {"X-Content-Type-Options", "nosniff"},
-        {"Referrer-Policy", "no-referrer"},
+        {"Content-Type", a->content_type}, {"Cache-Control", "no-cache"},         {"ETag", a->etag},
+        {"Content-Security-Policy", CSP},  {"X-Content-Type-Options", "nosniff"}, {"Referrer-Policy", "no-referrer"},
         {"Server", "event-horizon"},
     };
     for (size_t i = 0; i < EH_ARRAY_LEN(headers) && ok == MHD_YES; i++)

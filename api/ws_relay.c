@@ -403,9 +403,14 @@ static int ws_identify(api_ws_t *ws, struct lws *wsi, api_caller_t *caller)
     char *host = header_copy(wsi, WSI_TOKEN_HOST, 1024, &too_long);
     char argbuf[256];
     const char *token = lws_get_urlarg_by_name(wsi, "access_token=", argbuf, (int)sizeof(argbuf));
-    api_auth_input_t in = {.auth = API_AUTH_KEY, .scope = API_SCOPE_READ, .authorization = authz,
-                           .token_in_query = token != NULL, .query_token = token, .websocket = true,
-                           .origin = origin, .host = host};
+    api_auth_input_t in = {.auth = API_AUTH_KEY,
+                           .scope = API_SCOPE_READ,
+                           .authorization = authz,
+                           .token_in_query = token != NULL,
+                           .query_token = token,
+                           .websocket = true,
+                           .origin = origin,
+                           .host = host};
     api_auth_refusal_t r;
     int rc = EH_DECLINED;
     if (too_long)

@@ -308,7 +308,8 @@ int cli_args_parse(int argc, char **argv, cli_args_t *a, char *err, size_t errle
         }
         if (o->commands != FOR_ALL && (a->cmd == CLI_CMD_NONE || (o->commands & ON(a->cmd)) == 0)) {
             const char *cmd = cli_args_command_name(a->cmd);
-            snprintf(err, errlen, "--%s is not an option of %s", o->name, cmd != NULL ? cmd : "eh (give it after the command)");
+            snprintf(err, errlen, "--%s is not an option of %s", o->name,
+                     cmd != NULL ? cmd : "eh (give it after the command)");
             return EH_DECLINED;
         }
         if (take_option(o, eq != NULL ? eq + 1 : NULL, argc, argv, &i, a, err, errlen) != EH_OK)

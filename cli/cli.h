@@ -42,17 +42,17 @@ typedef enum {
 /* The command line, as parsed; every string is borrowed from argv. */
 typedef struct cli_args {
     cli_cmd_t cmd;
-    bool help;    /* eh --help, eh COMMAND --help */
-    bool version; /* eh --version */
-    bool json;    /* one JSON object per line */
-    bool follow;  /* upload --follow */
-    bool dry_run; /* upload --dry-run */
+    bool help;             /* eh --help, eh COMMAND --help */
+    bool version;          /* eh --version */
+    bool json;             /* one JSON object per line */
+    bool follow;           /* upload --follow */
+    bool dry_run;          /* upload --dry-run */
     const char *url, *key; /* --url, --key (NULL: from the environment or the config file) */
     const char *config;    /* --config FILE (NULL: $XDG_CONFIG_HOME/eh/config) */
     const char *idempotency_key;
     const char *status, *level, *since, *until, *q, *cursor;
     long retries; /* --retries N; -1: the default */
-    long limit; /* 0: the server's default (jobs), everything (errors, entries) */
+    long limit;   /* 0: the server's default (jobs), everything (errors, entries) */
     const char *id;
     const char *files[CLI_MAX_FILES];
     int nfiles;

@@ -161,7 +161,8 @@ static int upload_one(const cli_args_t *a, cli_http_t *h, cli_out_t *out, const 
         char size[24];
         cli_progress_bytes((uint64_t)num(r.body, "size_bytes"), size, sizeof(size));
         printf("job %s %s: %s (%lld lines, %s)%s\n", id, str(r.body, "status", "queued"), file,
-               num(r.body, "lines_total"), size, r.status == 200 ? " [the earlier upload with this idempotency key]" : "");
+               num(r.body, "lines_total"), size,
+               r.status == 200 ? " [the earlier upload with this idempotency key]" : "");
     }
     fflush(stdout);
     int code = CLI_EXIT_OK;
@@ -188,9 +189,10 @@ static int cmd_upload(const cli_args_t *a, cli_http_t *h, cli_out_t *out)
 
 static void print_job(json_t *job)
 {
-    static const char *const fields[] = {"job_id", "file_name", "status", "size_bytes", "lines_total",
-                                         "lines_processed", "entries_ingested", "lines_invalid", "progress",
-                                         "created_at", "started_at", "completed_at", "error"};
+    static const char *const fields[] = {"job_id",      "file_name",       "status",           "size_bytes",
+                                         "lines_total", "lines_processed", "entries_ingested", "lines_invalid",
+                                         "progress",    "created_at",      "started_at",       "completed_at",
+                                         "error"};
     for (size_t i = 0; i < EH_ARRAY_LEN(fields); i++) {
         json_t *v = json_object_get(job, fields[i]);
         if (json_is_string(v))
@@ -299,7 +301,8 @@ static int cmd_jobs(const cli_args_t *a, cli_http_t *h)
     json_t *job;
     if (!a->json && json_array_size(jobs) > 0)
         printf("%-36s  %-10s  %6s  %17s  %-24s  %s\n", "JOB", "STATUS", "DONE", "LINES (INVALID)", "CREATED", "FILE");
-    json_array_foreach(jobs, i, job) {
+    json_array_foreach(jobs, i, job)
+    {
         if (a->json) {
             print_json(job);
             continue;
@@ -344,7 +347,8 @@ static int cmd_errors(const cli_args_t *a, cli_http_t *h)
         truncated = json_is_true(json_object_get(r.body, "truncated"));
         size_t i, n = json_array_size(errors);
         json_t *e;
-        json_array_foreach(errors, i, e) {
+        json_array_foreach(errors, i, e)
+        {
             if (a->json)
                 print_json(e);
             else {
@@ -410,7 +414,8 @@ static int cmd_entries(const cli_args_t *a, cli_http_t *h)
             break;
         size_t i;
         json_t *e, *entries = json_object_get(r.body, "entries");
-        json_array_foreach(entries, i, e) {
+        json_array_foreach(entries, i, e)
+        {
             if (a->json)
                 print_json(e);
             else

@@ -34,8 +34,8 @@ typedef struct follow {
     cli_out_t *out;
     const cli_config_t *cfg;
     conn_state_t state;
-    bool established; /* this connection reached 101 */
-    int64_t last_seq; /* highest seq shown; -1 before the first */
+    bool established;      /* this connection reached 101 */
+    int64_t last_seq;      /* highest seq shown; -1 before the first */
     char final_status[16]; /* set when a final event was shown */
     char *msg;
     size_t msg_len, msg_cap;

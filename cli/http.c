@@ -284,8 +284,9 @@ static int perform(cli_http_t *h, const request_t *rq, cli_response_t *r)
                 wait_ms = a.retry_after_s * 1000L;
         } else {
             rc = EH_ERR;
-            again = !r->interrupted && (connect_failed(cc) || (safe_on_network && cc != CURLE_READ_ERROR &&
-                                                               cc != CURLE_OUT_OF_MEMORY && cc != CURLE_FILE_COULDNT_READ_FILE));
+            again = !r->interrupted &&
+                    (connect_failed(cc) || (safe_on_network && cc != CURLE_READ_ERROR && cc != CURLE_OUT_OF_MEMORY &&
+                                            cc != CURLE_FILE_COULDNT_READ_FILE));
         }
         if (!again || i >= h->retries || cli_interrupted)
             break;

@@ -19,8 +19,8 @@ extern volatile sig_atomic_t cli_interrupted;
 typedef struct cli_http cli_http_t;
 
 typedef struct cli_response {
-    long status;    /* HTTP status; 0 when no answer came (network error, interrupted) */
-    json_t *body;   /* the JSON body, NULL when there is none or it is not JSON (new, freed by clear) */
+    long status;     /* HTTP status; 0 when no answer came (network error, interrupted) */
+    json_t *body;    /* the JSON body, NULL when there is none or it is not JSON (new, freed by clear) */
     char error[256]; /* what went wrong when status is 0 */
     bool interrupted;
 } cli_response_t;

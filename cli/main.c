@@ -56,8 +56,8 @@ int main(int argc, char **argv)
     if (config_path == NULL && cli_config_default_path(getenv("XDG_CONFIG_HOME"), getenv("HOME"), path, sizeof(path)))
         config_path = path;
     cli_config_t cfg;
-    if (cli_config_resolve(a.url, a.key, getenv("EH_URL"), getenv("EH_API_KEY"), config_path, &cfg, err,
-                           sizeof(err)) != EH_OK) {
+    if (cli_config_resolve(a.url, a.key, getenv("EH_URL"), getenv("EH_API_KEY"), config_path, &cfg, err, sizeof(err)) !=
+        EH_OK) {
         fprintf(stderr, "eh: %s\n", err);
         return CLI_EXIT_USAGE;
     }

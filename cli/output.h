@@ -14,8 +14,8 @@ typedef enum { CLI_OUT_TTY, CLI_OUT_PLAIN, CLI_OUT_JSON } cli_out_mode_t;
 
 typedef struct cli_out {
     cli_out_mode_t mode;
-    bool color;      /* TTY without NO_COLOR */
-    bool bar_shown;  /* a bar is on the current line (cleared before anything else is printed) */
+    bool color;     /* TTY without NO_COLOR */
+    bool bar_shown; /* a bar is on the current line (cleared before anything else is printed) */
     /* the upload's rate */
     double upload_t0;
     int64_t upload_last_draw_ms;

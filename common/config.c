@@ -203,8 +203,7 @@ static int parse_row(const cf_row_t *r, const char *v, eh_config_t *cfg, char *e
     case CF_INT:
         return parse_int(r, v, (int64_t *)(void *)base, err, errlen);
     case CF_BOOL:
-        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
-            strcasecmp(v, "on") == 0)
+        if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0)
             *(int64_t *)(void *)base = 1;
         else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
                  strcasecmp(v, "off") == 0)

@@ -59,12 +59,12 @@ typedef struct eh_config {
     int64_t max_errors_stored;
 
     /* identity, tenants, limits (issue 10) */
-    int64_t auth;                  /* 0: EH_AUTH=off, every request is the default tenant */
-    char *admin_token;             /* "" : the admin endpoints answer 401 to everyone */
-    int64_t rate_limit_rps;        /* per key; 0: no limit */
+    int64_t auth;           /* 0: EH_AUTH=off, every request is the default tenant */
+    char *admin_token;      /* "" : the admin endpoints answer 401 to everyone */
+    int64_t rate_limit_rps; /* per key; 0: no limit */
     int64_t rate_limit_burst;
     int64_t tenant_max_active_jobs; /* 0: no limit */
-    char *allowed_origins;         /* comma-separated exact origins; "" : no browser origin */
+    char *allowed_origins;          /* comma-separated exact origins; "" : no browser origin */
     /* Storage credentials of each binary; after loading, an empty one holds EH_S3_ACCESS_KEY/SECRET_KEY's value. */
     char *api_s3_access_key;
     char *api_s3_secret_key;
@@ -81,9 +81,9 @@ typedef struct eh_config {
     char *cursor_secret;        /* "derive", "random" or the key itself */
     int64_t entries_scan_lines; /* line numbers one filtered entries page scans at most */
     int64_t retention_days;     /* 0: keep forever */
-    int64_t spool_max_bytes;   /* issue 12b: all uploads' spool files together */
-    int64_t idempotency_ttl_s; /* issue 12b */
-    char *swagger_ui_dir;      /* issue 12b */
+    int64_t spool_max_bytes;    /* issue 12b: all uploads' spool files together */
+    int64_t idempotency_ttl_s;  /* issue 12b */
+    char *swagger_ui_dir;       /* issue 12b */
 
     /* GraphQL (issue 13) */
 

@@ -33,8 +33,8 @@ bool eh_identity_name_valid(const char *name)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '_' || c == '-';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                  c == '-';
         if (!ok)
             return false;
     }
@@ -116,8 +116,8 @@ static int key_insert(eh_db_t *db, const char *tenant_id, const char *scope, jso
         char created[EH_TIME_BUFLEN];
         eh_time_format_ms(strtoll(PQgetvalue(res, 0, 0), NULL, 10), created);
         PQclear(res);
-        *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key_id", id, "key", key, "scope", scope, "tenant_id",
-                         tenant_id, "created_at", created);
+        *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key_id", id, "key", key, "scope", scope, "tenant_id", tenant_id,
+                         "created_at", created);
         rc = *out != NULL ? EH_OK : EH_ERR;
     } else if (strcmp(eh_db_last_sqlstate(db), SQLSTATE_FOREIGN_KEY) == 0) {
         rc = EH_DECLINED;

@@ -94,8 +94,8 @@ static int publish_message(eh_mq_t *mq, const char *job_id, const char *object_k
     return rc;
 }
 
-int eh_job_queue_publish(eh_db_t *db, eh_mq_t *mq, const char *job_id, const char *object_key,
-                         const char *request_id, int64_t confirm_timeout_ms)
+int eh_job_queue_publish(eh_db_t *db, eh_mq_t *mq, const char *job_id, const char *object_key, const char *request_id,
+                         int64_t confirm_timeout_ms)
 {
     int rc = publish_message(mq, job_id, object_key, request_id, confirm_timeout_ms);
     if (rc != EH_OK)
@@ -126,8 +126,8 @@ int eh_job_queue_republish(eh_db_t *db, eh_mq_t *mq, int64_t unconfirmed_after_m
     for (int i = 0; i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, STALE_COL_ID);
         if (rc == EH_OK)
-            rc = publish_message(mq, id, PQgetvalue(res, i, STALE_COL_OBJECT_KEY), PQgetvalue(res, i, STALE_COL_REQUEST_ID),
-                                 5000);
+            rc = publish_message(mq, id, PQgetvalue(res, i, STALE_COL_OBJECT_KEY),
+                                 PQgetvalue(res, i, STALE_COL_REQUEST_ID), 5000);
         if (rc != EH_OK) {
             /* Not confirmed: clear the stamp so that the next round tries again at once. */
             const char *p[] = {id};

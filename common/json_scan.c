@@ -54,7 +54,6 @@ static inline void skip_ws(worker_json_parser_t *ps)
     ps->p = p;
 }
 
-
 /* The value of 4 hex digits at p, or -1. */
 static int hex4(const unsigned char *p, const unsigned char *end)
 {
@@ -322,7 +321,8 @@ static int declined(worker_json_parser_t *ps)
     const unsigned char *at = ps->err_at;
 
     /* A syntax error on a byte that is not even UTF-8 says more as such. */
-    if (ps->err == WORKER_JSON_ERR_SYNTAX && at < ps->end && *at >= 0x80 && eh_utf8_seq(at, (size_t)(ps->end - at)) == 0)
+    if (ps->err == WORKER_JSON_ERR_SYNTAX && at < ps->end && *at >= 0x80 &&
+        eh_utf8_seq(at, (size_t)(ps->end - at)) == 0)
         fail(ps, WORKER_JSON_ERR_UTF8, at, NULL, *at);
     ps->state = ST_FAILED;
     return EH_DECLINED;

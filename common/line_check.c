@@ -2,8 +2,7 @@
 
 #include <stdio.h>
 
-int eh_line_check(const worker_line_t *line, size_t max_line_bytes, worker_entry_t *e, char *reason,
-                  size_t reason_len)
+int eh_line_check(const worker_line_t *line, size_t max_line_bytes, worker_entry_t *e, char *reason, size_t reason_len)
 {
     if (line->too_long) {
         snprintf(reason, reason_len, "line longer than %zu bytes", max_line_bytes);

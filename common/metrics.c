@@ -39,7 +39,7 @@ struct eh_metrics {
     size_t nfamilies;
     size_t slot_cells; /* cells of one slot */
     size_t nslots;
-    size_t slot; /* the slot this process writes */
+    size_t slot;             /* the slot this process writes */
     _Atomic uint64_t *cells; /* nslots * slot_cells; NULL until started */
     size_t map_len;          /* > 0: cells is an mmap of this length */
     struct {
@@ -101,8 +101,13 @@ static eh_metric_t *declare(eh_metrics_t *reg, kind_t kind, const char *name, co
     eh_metric_t *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    *m = (eh_metric_t){.reg = reg, .kind = kind, .name = name, .help = help, .nlabels = nlabels,
-                       .nseries = nseries, .nbounds = nbounds};
+    *m = (eh_metric_t){.reg = reg,
+                       .kind = kind,
+                       .name = name,
+                       .help = help,
+                       .nlabels = nlabels,
+                       .nseries = nseries,
+                       .nbounds = nbounds};
     for (size_t i = 0; i < nlabels; i++)
         m->labels[i] = labels[i];
     for (size_t i = 0; i < nbounds; i++)

@@ -62,9 +62,8 @@ EH_MUST_CHECK eh_metric_t *eh_metrics_counter(eh_metrics_t *reg, const char *nam
 EH_MUST_CHECK eh_metric_t *eh_metrics_gauge(eh_metrics_t *reg, const char *name, const char *help, size_t nlabels,
                                             const eh_metrics_label_t *labels);
 /* bounds: nbounds increasing upper bounds (le), at most EH_METRICS_MAX_BUCKETS; +Inf is implied. Copied. */
-EH_MUST_CHECK eh_metric_t *eh_metrics_histogram(eh_metrics_t *reg, const char *name, const char *help,
-                                                size_t nlabels, const eh_metrics_label_t *labels,
-                                                const double *bounds, size_t nbounds);
+EH_MUST_CHECK eh_metric_t *eh_metrics_histogram(eh_metrics_t *reg, const char *name, const char *help, size_t nlabels,
+                                                const eh_metrics_label_t *labels, const double *bounds, size_t nbounds);
 
 /*
  * Renders only the series of m counted at least once: for a family whose
@@ -120,12 +119,12 @@ EH_MUST_CHECK int eh_metrics_write_sample(eh_buf_t *out, const char *name, const
 
 /* What /proc says about one process. */
 typedef struct eh_proc_stats {
-    double cpu_seconds;      /* user + system */
-    double start_time_s;     /* since the epoch */
+    double cpu_seconds;  /* user + system */
+    double start_time_s; /* since the epoch */
     uint64_t rss_bytes;
     uint64_t vsize_bytes;
-    int64_t open_fds;        /* -1 when the fd folder cannot be read */
-    int64_t max_fds;         /* soft RLIMIT_NOFILE; -1 for another process */
+    int64_t open_fds; /* -1 when the fd folder cannot be read */
+    int64_t max_fds;  /* soft RLIMIT_NOFILE; -1 for another process */
 } eh_proc_stats_t;
 
 /* Reads the stats of pid (0: this process). EH_OK, or EH_ERR when /proc has no such process. */

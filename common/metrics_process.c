@@ -67,8 +67,9 @@ int eh_metrics_proc_read(pid_t pid, eh_proc_stats_t *out)
     long long rss = 0;
     /* Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime
      * cstime priority nice threads itrealvalue starttime vsize rss */
-    int got = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
-                     &utime, &stime, &start, &vsize, &rss);
+    int got =
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+               &utime, &stime, &start, &vsize, &rss);
     if (got != 5)
         return EH_ERR;
     double tck = (double)sysconf(_SC_CLK_TCK);
@@ -101,8 +102,8 @@ int eh_metrics_process_collect(eh_buf_t *out, void *ud)
     eh_proc_stats_t st;
     if (eh_metrics_proc_read(0, &st) != EH_OK)
         return EH_OK; /* nothing to say, which is not an error of the rendering */
-    if (eh_metrics_write_sample(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-                                st.cpu_seconds) != EH_OK ||
+    if (eh_metrics_write_sample(out, "process_cpu_seconds_total", "counter",
+                                "Total user and system CPU time spent in seconds.", st.cpu_seconds) != EH_OK ||
         eh_metrics_write_sample(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
                                 (double)st.rss_bytes) != EH_OK ||
         eh_metrics_write_sample(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
@@ -110,12 +111,12 @@ int eh_metrics_process_collect(eh_buf_t *out, void *ud)
         eh_metrics_write_sample(out, "process_start_time_seconds", "gauge",
                                 "Start time of the process since unix epoch in seconds.", st.start_time_s) != EH_OK)
         return EH_ERR;
-    if (st.open_fds >= 0 && eh_metrics_write_sample(out, "process_open_fds", "gauge", "Number of open file descriptors.",
-                                                    (double)st.open_fds) != EH_OK)
+    if (st.open_fds >= 0 && eh_metrics_write_sample(out, "process_open_fds", "gauge",
+                                                    "Number of open file descriptors.", (double)st.open_fds) != EH_OK)
         return EH_ERR;
-    if (st.max_fds >= 0 && eh_metrics_write_sample(out, "process_max_fds", "gauge",
-                                                   "Maximum number of open file descriptors.",
-                                                   (double)st.max_fds) != EH_OK)
+    if (st.max_fds >= 0 &&
+        eh_metrics_write_sample(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+                                (double)st.max_fds) != EH_OK)
         return EH_ERR;
     return EH_OK;
 }

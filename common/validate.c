@@ -18,8 +18,8 @@
 
 /* ---------------------------------------------------------------- limits */
 
-#define SNIPPET_MAX 40      /* bytes of a value quoted in a reason */
-#define SMALL_DECODE 256    /* timestamps and levels longer than this (as JSON text) cannot be valid */
+#define SNIPPET_MAX 40   /* bytes of a value quoted in a reason */
+#define SMALL_DECODE 256 /* timestamps and levels longer than this (as JSON text) cannot be valid */
 
 /* ------------------------------------------------------------ the fields */
 
@@ -48,7 +48,7 @@ enum {
 static const unsigned char FIELD_FIRST[F_COUNT + 1] = {A_TIMESTAMP, A_LEVEL, A_MESSAGE, A_SERVICE, A_COUNT};
 static const char *const FIELD_NAME[F_COUNT] = {"timestamp", "level", "message", "service"};
 static const char *const ALIAS_NAME[A_COUNT] = {
-    "timestamp", "time",    "ts",  "@timestamp", "level",   "severity", "lvl", "log.level",
+    "timestamp",      "time",    "ts",  "@timestamp", "level",  "severity", "lvl", "log.level",
     "error_severity", "message", "msg", "service",    "logger", "name",     "app",
 };
 
@@ -285,8 +285,8 @@ static int take_timestamp(const worker_json_parser_t *ps, const worker_json_memb
     return EH_OK;
 }
 
-static int take_level(const worker_json_parser_t *ps, const worker_json_member_t *m, const char *key,
-                      worker_entry_t *e, char *reason, size_t reason_len)
+static int take_level(const worker_json_parser_t *ps, const worker_json_member_t *m, const char *key, worker_entry_t *e,
+                      char *reason, size_t reason_len)
 {
     const unsigned char *v = ps->base + m->value_start;
     size_t vn = m->end - m->value_start;
@@ -311,8 +311,7 @@ static int take_level(const worker_json_parser_t *ps, const worker_json_member_t
 }
 
 /* A string value into out: a slice of the line, or decoded into scratch when it holds escapes. */
-static void take_string(const worker_json_parser_t *ps, const worker_json_member_t *m, eh_buf_t *scratch,
-                        eh_str_t *out)
+static void take_string(const worker_json_parser_t *ps, const worker_json_member_t *m, eh_buf_t *scratch, eh_str_t *out)
 {
     const unsigned char *s = ps->base + m->value_start + 1;
     size_t n = m->end - m->value_start - 2;
@@ -334,8 +333,8 @@ static void take_string(const worker_json_parser_t *ps, const worker_json_member
  * first one that is missing or wrong. chosen[f] is the member index of
  * field f, or -1. Fills the timestamp and the level.
  */
-static int check_fields(const worker_json_parser_t *ps, worker_entry_t *e, const int chosen[F_COUNT],
-                        char *reason, size_t reason_len)
+static int check_fields(const worker_json_parser_t *ps, worker_entry_t *e, const int chosen[F_COUNT], char *reason,
+                        size_t reason_len)
 {
     for (int f = 0; f < F_COUNT; f++) {
         if (chosen[f] < 0) {

@@ -744,8 +744,8 @@ static void release_job(worker_job_t *r)
     }
     const char *why = r->release_how == WORKER_RELEASE_SLICE ? "slice" : "stop";
     if (r->release_how == WORKER_RELEASE_SLICE && worker_conn_mq(r->conn) == EH_OK &&
-        eh_job_queue_publish(r->conn->db, r->conn->mq, r->claim.job.id, r->claim.object_key, NULL, PUBLISH_CONFIRM_MS) !=
-            EH_OK)
+        eh_job_queue_publish(r->conn->db, r->conn->mq, r->claim.job.id, r->claim.object_key, NULL,
+                             PUBLISH_CONFIRM_MS) != EH_OK)
         eh_log_warn("released job not published; the reaper publishes it");
     eh_log_kv(EH_LOG_INFO,
               json_pack("{s:s, s:s, s:I}", "job_id", r->claim.job.id, "reason", why, "lines_processed",

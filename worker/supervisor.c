@@ -104,9 +104,10 @@ static int spawn(slot_t *slot, int64_t now, const eh_config_t *cfg, bool *is_chi
     slot->pid = pid;
     slot->started_ms = now;
     worker_metrics_child_pid(slot_metrics_index(slot), pid);
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:i, s:s, s:i}", "child_pid", (int)pid, "kind", slot_kind_name(slot->kind),
-                                     "slot", slot->index),
-              "child started");
+    eh_log_kv(
+        EH_LOG_INFO,
+        json_pack("{s:i, s:s, s:i}", "child_pid", (int)pid, "kind", slot_kind_name(slot->kind), "slot", slot->index),
+        "child started");
     return -1;
 }
 

@@ -37,23 +37,22 @@ static int declare(void)
                                   "Lines of uploaded files committed by the workers, by outcome.", 1, &result);
     wm.jobs = eh_metrics_counter(wm.reg, "eh_jobs_total", "Jobs that reached a terminal status.", 1, &end);
     wm.job_duration = eh_metrics_histogram(wm.reg, "eh_job_duration_seconds",
-                                           "Time a worker ran a job, from its claim to its end, per attempt.", 0,
-                                           NULL, JOB_BUCKETS, EH_ARRAY_LEN(JOB_BUCKETS));
-    wm.running = eh_metrics_gauge(wm.reg, "eh_worker_jobs_in_flight", "Jobs the worker processes are running.", 0,
-                                  NULL);
+                                           "Time a worker ran a job, from its claim to its end, per attempt.", 0, NULL,
+                                           JOB_BUCKETS, EH_ARRAY_LEN(JOB_BUCKETS));
+    wm.running =
+        eh_metrics_gauge(wm.reg, "eh_worker_jobs_in_flight", "Jobs the worker processes are running.", 0, NULL);
     wm.processes = eh_metrics_gauge(wm.reg, "eh_worker_processes", "Live worker (consumer) processes.", 0, NULL);
     wm.restarts = eh_metrics_counter(wm.reg, "eh_worker_restarts_total",
                                      "Child processes started again after one exited.", 0, NULL);
-    wm.queue_messages = eh_metrics_gauge(wm.reg, "eh_queue_messages",
-                                         "Messages ready in the job queue (the reaper's last look, every EH_REAPER_INTERVAL_MS).", 1,
-                                         &queue);
+    wm.queue_messages = eh_metrics_gauge(
+        wm.reg, "eh_queue_messages",
+        "Messages ready in the job queue (the reaper's last look, every EH_REAPER_INTERVAL_MS).", 1, &queue);
     wm.queue_consumers = eh_metrics_gauge(wm.reg, "eh_queue_consumers",
-                                          "Consumers of the job queue (the reaper's last look).", 1,
-                                          &queue);
+                                          "Consumers of the job queue (the reaper's last look).", 1, &queue);
     wm.jobs_waiting = eh_metrics_gauge(wm.reg, "eh_jobs_current",
                                        "Jobs queued or processing in PostgreSQL (the reaper's last look).", 1, &wait);
-    return wm.lines && wm.jobs && wm.job_duration && wm.running && wm.processes && wm.restarts &&
-                   wm.queue_messages && wm.queue_consumers && wm.jobs_waiting
+    return wm.lines && wm.jobs && wm.job_duration && wm.running && wm.processes && wm.restarts && wm.queue_messages &&
+                   wm.queue_consumers && wm.jobs_waiting
                ? EH_OK
                : EH_ERR;
 }
@@ -99,8 +98,8 @@ int worker_metrics_start(const eh_config_t *cfg, int nchildren)
     wm.server = eh_metrics_server_start(cfg->worker_metrics_addr, wm.reg);
     if (wm.server == NULL)
         goto fail;
-    eh_log_kv(EH_LOG_INFO, json_pack("{s:s, s:i}", "addr", cfg->worker_metrics_addr, "port",
-                                     eh_metrics_server_port(wm.server)),
+    eh_log_kv(EH_LOG_INFO,
+              json_pack("{s:s, s:i}", "addr", cfg->worker_metrics_addr, "port", eh_metrics_server_port(wm.server)),
               "metrics listener ready");
     return EH_OK;
 fail:

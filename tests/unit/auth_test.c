@@ -46,8 +46,9 @@ static void test_parse_refuses_anything_else(void **state)
     const struct {
         size_t at;
         char c;
-    } edits[] = {{0, 'E'}, {2, '-'}, {3, 'A'} /* prefix is lowercase hex */, {3 + EH_APIKEY_PREFIX_LEN, '-'},
-                 {20, '+'}, {20, '='}, {20, '\0'}, {EH_APIKEY_LEN - 1, (char)0xc3} /* non-ASCII */};
+    } edits[] = {
+        {0, 'E'},  {2, '-'},   {3, 'A'} /* prefix is lowercase hex */, {3 + EH_APIKEY_PREFIX_LEN, '-'}, {20, '+'},
+        {20, '='}, {20, '\0'}, {EH_APIKEY_LEN - 1, (char)0xc3} /* non-ASCII */};
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
         memcpy(bad, key, EH_APIKEY_LEN + 1);
         bad[edits[i].at] = edits[i].c;
@@ -135,7 +136,7 @@ static void test_bucket(void **state)
     assert_true(api_bucket_take(&slow, t, 1, 1, &after));
     assert_false(api_bucket_take(&slow, t + 1, 1, 1, &after));
     assert_int_equal(after, 1);
-    api_bucket_t tenth = {0}; /* 1 request per 10 s would be rps 0.1: not expressible, rps is whole */
+    api_bucket_t tenth = {0};      /* 1 request per 10 s would be rps 0.1: not expressible, rps is whole */
     for (int i = 0; i < 1000; i++) /* rps 0: no limit */
         assert_true(api_bucket_take(&tenth, t, 0, 1, &after));
 }
@@ -177,9 +178,9 @@ static void test_decide_without_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_and_parse), cmocka_unit_test(test_parse_refuses_anything_else),
-        cmocka_unit_test(test_hash_is_sha256),     cmocka_unit_test(test_bearer),
-        cmocka_unit_test(test_origin_allow_list),  cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_generate_and_parse),  cmocka_unit_test(test_parse_refuses_anything_else),
+        cmocka_unit_test(test_hash_is_sha256),      cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_origin_allow_list),   cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_decide_without_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

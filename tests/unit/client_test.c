@@ -21,7 +21,12 @@ static void test_request_id(void **state)
     char id[API_REQUEST_ID_MAX + 1], id2[API_REQUEST_ID_MAX + 1];
     api_request_id("abc-123_x.y:z", id);
     assert_string_equal(id, "abc-123_x.y:z");
-    const char *bad[] = {NULL, "", "has space", "quote\"", "new\nline", "\xc3\xa9",
+    const char *bad[] = {NULL,
+                         "",
+                         "has space",
+                         "quote\"",
+                         "new\nline",
+                         "\xc3\xa9",
                          "0123456789012345678901234567890123456789012345678901234567890123x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         api_request_id(bad[i], id);

@@ -85,8 +85,9 @@ static void identity_settings(void **state)
     assert_string_equal(cfg.api_s3_access_key, "S3RVER");
     assert_string_equal(cfg.worker_s3_secret_key, "S3RVER");
     eh_config_free(&cfg);
-    const char *pairs[] = {"EH_AUTH", "off", "EH_S3_ACCESS_KEY", "shared", "EH_API_S3_ACCESS_KEY", "api-only",
-                           "EH_ADMIN_TOKEN", "t0ken", NULL};
+    const char *pairs[] = {
+        "EH_AUTH", "off", "EH_S3_ACCESS_KEY", "shared", "EH_API_S3_ACCESS_KEY", "api-only", "EH_ADMIN_TOKEN",
+        "t0ken",   NULL};
     assert_int_equal(load(pairs, &cfg, err, sizeof(err)), EH_OK);
     assert_int_equal(cfg.auth, 0);
     assert_string_equal(cfg.api_s3_access_key, "api-only");

@@ -189,8 +189,11 @@ static void test_process_collector(void **state)
     assert_int_equal(eh_metrics_start(reg, 1, false), EH_OK);
     assert_int_equal(eh_metrics_add_collector(reg, eh_metrics_process_collect, NULL), EH_OK);
     char *text = render(reg);
-    const char *names[] = {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
-                           "process_virtual_memory_bytes ", "process_start_time_seconds ", "process_open_fds ",
+    const char *names[] = {"process_cpu_seconds_total ",
+                           "process_resident_memory_bytes ",
+                           "process_virtual_memory_bytes ",
+                           "process_start_time_seconds ",
+                           "process_open_fds ",
                            "process_max_fds "};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         assert_non_null(strstr(text, names[i]));
@@ -202,10 +205,8 @@ static void test_process_collector(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_series_and_labels),
-        cmocka_unit_test(test_gauges_histograms_sparse),
-        cmocka_unit_test(test_shared_slots_across_fork),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_series_and_labels),        cmocka_unit_test(test_gauges_histograms_sparse),
+        cmocka_unit_test(test_shared_slots_across_fork), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_process_collector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

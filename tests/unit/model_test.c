@@ -196,10 +196,14 @@ static void job_message_request_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(uuid_v4_is_well_formed_and_random), cmocka_unit_test(uuid_validation),
-        cmocka_unit_test(time_formats_rfc3339_ms_utc),       cmocka_unit_test(job_json_matches_the_contract),
-        cmocka_unit_test(job_event_adds_event_seq_and_time), cmocka_unit_test(progress_is_rounded_down_and_bounded),
-        cmocka_unit_test(status_names_round_trip),           cmocka_unit_test(job_message_round_trip_and_rejects),
+        cmocka_unit_test(uuid_v4_is_well_formed_and_random),
+        cmocka_unit_test(uuid_validation),
+        cmocka_unit_test(time_formats_rfc3339_ms_utc),
+        cmocka_unit_test(job_json_matches_the_contract),
+        cmocka_unit_test(job_event_adds_event_seq_and_time),
+        cmocka_unit_test(progress_is_rounded_down_and_bounded),
+        cmocka_unit_test(status_names_round_trip),
+        cmocka_unit_test(job_message_round_trip_and_rejects),
         cmocka_unit_test(job_message_request_id),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);

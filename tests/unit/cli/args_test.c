@@ -45,9 +45,9 @@ static void test_inline_values_and_globals_after_command(void **state)
     (void)state;
     cli_args_t a;
     char err[256];
-    assert_int_equal(parse(&a, err, sizeof(err), 7, "entries", "ID", "--level=error,warn", "--q", "disk full",
-                           "--json", "--key=k1"),
-                     EH_OK);
+    assert_int_equal(
+        parse(&a, err, sizeof(err), 7, "entries", "ID", "--level=error,warn", "--q", "disk full", "--json", "--key=k1"),
+        EH_OK);
     assert_int_equal(a.cmd, CLI_CMD_ENTRIES);
     assert_string_equal(a.id, "ID");
     assert_string_equal(a.level, "error,warn");
@@ -129,12 +129,9 @@ static void test_double_dash_ends_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_upload_files_and_flags),
-        cmocka_unit_test(test_inline_values_and_globals_after_command),
-        cmocka_unit_test(test_jobs_options),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_double_dash_ends_options),
+        cmocka_unit_test(test_upload_files_and_flags), cmocka_unit_test(test_inline_values_and_globals_after_command),
+        cmocka_unit_test(test_jobs_options),           cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_help_and_version),       cmocka_unit_test(test_double_dash_ends_options),
     };
     return cmocka_run_group_tests_name("cli_args", tests, NULL, NULL);
 }

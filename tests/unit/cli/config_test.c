@@ -52,9 +52,8 @@ static void test_precedence(void **state)
     assert_int_equal(cli_config_resolve(NULL, NULL, "http://env:2", "envkey", path, &c, err, sizeof(err)), EH_OK);
     assert_string_equal(c.url, "http://env:2");
     assert_string_equal(c.key, "envkey");
-    assert_int_equal(cli_config_resolve("https://flag:3", "flagkey", "http://env:2", "envkey", path, &c, err,
-                                        sizeof(err)),
-                     EH_OK);
+    assert_int_equal(
+        cli_config_resolve("https://flag:3", "flagkey", "http://env:2", "envkey", path, &c, err, sizeof(err)), EH_OK);
     assert_string_equal(c.url, "https://flag:3");
     assert_string_equal(c.key, "flagkey");
     /* an empty environment variable counts as unset */
