@@ -34,7 +34,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+# A host behind a TLS-inspecting proxy passes its CA bundle as the build
+# secret npm_ca (scripts/compose-test.sh does); without it npm uses the image's CAs.
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
+    && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
     && test -f node_modules/swagger-ui-dist/swagger-ui-bundle.js
 
 # --- runtime base ------------------------------------------------------------

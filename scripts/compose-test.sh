@@ -219,9 +219,12 @@ build_ci_image() {
 }
 
 build_project_images() {
-    local target
+    local target ca=()
+    # The api image's docs stage runs npm ci: the host's CA bundle, as for s3rver.
+    # shellcheck disable=SC2054 # the comma belongs to --secret's value
+    [ -s /etc/ssl/certs/ca-certificates.crt ] && ca=(--secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt)
     for target in api worker migrate; do
-        build "event-horizon/$target:$IMAGE_TAG" "$logs/build-$target.log" \
+        build "event-horizon/$target:$IMAGE_TAG" "$logs/build-$target.log" "${ca[@]}" \
             --target "$target" -t "event-horizon/$target:$IMAGE_TAG" .
     done
 }
