@@ -135,7 +135,6 @@ $(BUILD)/bench/ws_clients: $(BUILD)/bench/ws/ws_clients.o
 # libFuzzer harnesses (clang). New inputs go to the FIRST corpus folder: give a scratch one first,
 #   build/fuzz/validate_fuzz -max_total_time=300 -artifact_prefix=/tmp/ /tmp/corpus tests/fuzz/corpus
 FUZZ_CC ?= clang
-fuzz: build/fuzz/validate_fuzz
 build/fuzz/validate_fuzz: tests/fuzz/validate_fuzz.c common/validate.c common/json_scan.c common/timestamp.c \
                           common/level.c common/splitter.c worker/copy_row.c common/buf.c common/utf8.c \
                           common/validate.h common/json_scan.h common/timestamp.h common/level.h \
