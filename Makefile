@@ -201,9 +201,6 @@ build/fuzz/json_scan_fuzz: tests/fuzz/json_scan_fuzz.c common/json_scan.c common
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) \
 	    $(shell pkg-config --libs jansson)
 
-# common/s3.c waits on libs3's curl handle with curl_multi_poll: the libcurl instance libs3 itself links.
-COMMON_LIBS += -l:libcurl-gnutls.so.4
-
 HARDEN_CFLAGS := -fstack-protector-strong -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 FORTIFY_release := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2

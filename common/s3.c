@@ -2,7 +2,7 @@
  * s3.c - the object store on Debian's libs3 2.0 (signature v2, path-style URLs).
  *
  * Every call runs one request in its own S3RequestContext and drives it with
- * poll() (through curl_multi_poll), rather than libs3's blocking mode, because libs3 2.0 sets no
+ * select(), rather than libs3's blocking mode, because libs3 2.0 sets no
  * connect timeout on its curl handles (a black-holed endpoint would hang for
  * minutes): the loop enforces cfg->timeout_ms as an inactivity limit. A
  * context per call keeps the calls thread-safe and shares nothing across
@@ -17,11 +17,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +36,7 @@
 #define USER_AGENT "event-horizon"
 /* How long to sleep when curl has no descriptor to wait on yet (curl's advice). */
 #define IDLE_POLL_MS 100
-/* Upper bound of one wait, so that the inactivity deadline is checked. */
+/* Upper bound of one select(), so that the inactivity deadline is checked. */
 #define MAX_WAIT_MS 1000
 
 struct eh_s3 {
@@ -269,14 +267,14 @@ static void start_request_locked(req_t *r, S3RequestContext *ctx)
     }
 }
 
-/* How long one wait may sleep: curl's own timer, the idle poll and our deadline. */
-static int64_t wait_ms(S3RequestContext *ctx, bool have_fd, int64_t deadline_ms)
+/* How long select() may sleep: curl's own timer, the idle poll and our deadline. */
+static int64_t wait_ms(S3RequestContext *ctx, int maxfd, int64_t deadline_ms)
 {
     int64_t wait = S3_get_request_context_timeout(ctx);
     if (wait < 0 || wait > MAX_WAIT_MS)
         wait = MAX_WAIT_MS;
-    /* No descriptor to wait on (yet): look again soon rather than sleep blind. */
-    if (!have_fd && wait > IDLE_POLL_MS)
+    /* No descriptor yet (or only ones select() cannot hold): poll rather than sleep blind. */
+    if (maxfd < 0 && wait > IDLE_POLL_MS)
         wait = IDLE_POLL_MS;
     if (deadline_ms > 0) {
         int64_t left = deadline_ms - now_ms();
@@ -286,26 +284,8 @@ static int64_t wait_ms(S3RequestContext *ctx, bool have_fd, int64_t deadline_ms)
     return wait;
 }
 
-/*
- * libs3 2.0 offers only S3_get_request_context_fdsets, that is select(),
- * which cannot hold a descriptor above FD_SETSIZE (1023): curl then leaves
- * it out, and a busy process's transfers would crawl at one look per
- * IDLE_POLL_MS. So the wait goes to curl_multi_poll (poll() inside, any
- * descriptor number) on the context's curl multi handle. libs3 keeps it as
- * the first member of its opaque S3RequestContext (request_context.h, the
- * same in every release since 2008), and it is the libcurl-gnutls instance
- * that libs3 itself links, which we link too. A handle curl does not
- * recognise (CURLM_BAD_HANDLE: a libs3 with another layout) falls back to
- * select() for good.
- */
-static atomic_bool multi_unusable;
-
-static CURLM *multi_of(S3RequestContext *ctx)
-{
-    return *(CURLM **)(void *)ctx;
-}
-
-static bool wait_with_select(req_t *r, S3RequestContext *ctx, int64_t deadline_ms)
+/* Waits for curl's descriptors; false when the loop must stop (r->loop_status says why). */
+static bool wait_for_io(req_t *r, S3RequestContext *ctx, int64_t deadline_ms)
 {
     fd_set rfds, wfds, efds;
     FD_ZERO(&rfds);
@@ -317,7 +297,7 @@ static bool wait_with_select(req_t *r, S3RequestContext *ctx, int64_t deadline_m
         r->loop_status = st;
         return false;
     }
-    int64_t wait = wait_ms(ctx, maxfd >= 0, deadline_ms);
+    int64_t wait = wait_ms(ctx, maxfd, deadline_ms);
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
     if (select(maxfd + 1, &rfds, &wfds, &efds, &tv) < 0 && errno != EINTR) {
         eh_log_errno(EH_LOG_ERROR, errno, "s3: select");
@@ -325,28 +305,6 @@ static bool wait_with_select(req_t *r, S3RequestContext *ctx, int64_t deadline_m
         return false;
     }
     return true;
-}
-
-/* Waits for curl's descriptors; false when the loop must stop (r->loop_status says why). */
-static bool wait_for_io(req_t *r, S3RequestContext *ctx, int64_t deadline_ms)
-{
-    if (atomic_load(&multi_unusable))
-        return wait_with_select(r, ctx, deadline_ms);
-    int64_t wait = wait_ms(ctx, true, deadline_ms);
-    int numfds = 0;
-    CURLMcode mc = curl_multi_poll(multi_of(ctx), NULL, 0, (int)wait, &numfds);
-    if (mc == CURLM_OK || (mc == CURLM_UNRECOVERABLE_POLL && errno == EINTR))
-        return true;
-    if (mc == CURLM_BAD_HANDLE) {
-        if (!atomic_exchange(&multi_unusable, true))
-            eh_log_warn("s3: libs3's curl handle is not reachable; waiting with select() (descriptors above 1023 "
-                        "are then polled every %d ms)",
-                        IDLE_POLL_MS);
-        return wait_with_select(r, ctx, deadline_ms);
-    }
-    eh_log_error("s3: curl_multi_poll: %s", curl_multi_strerror(mc));
-    r->loop_status = S3StatusInternalError;
-    return false;
 }
 
 /*

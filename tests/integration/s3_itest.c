@@ -3,9 +3,7 @@
  * in compose). Needs EH_S3_ENDPOINT, EH_S3_BUCKET, EH_S3_ACCESS_KEY and
  * EH_S3_SECRET_KEY (scripts/services.sh writes them).
  */
-#include <fcntl.h>
 #include <setjmp.h>
-#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -411,43 +409,6 @@ static void put_head_get_roundtrip(void **state)
     assert_int_equal(eh_s3_delete(fx.s3, key, &err), EH_OK);
 }
 
-/* With every descriptor below 1024 taken, curl's sockets are above FD_SETSIZE: the wait must not be select(). */
-static void descriptors_above_1023_work(void **state)
-{
-    (void)state;
-    struct rlimit rl;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2048 && rl.rlim_max >= 2048) {
-        rl.rlim_cur = 2048;
-        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    }
-    assert_true(rl.rlim_cur >= 2048);
-    int fillers[1100];
-    int n = 0;
-    while (n < (int)EH_ARRAY_LEN(fillers)) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        assert_true(fd >= 0);
-        fillers[n++] = fd;
-        if (fd > 1100)
-            break;
-    }
-    char key[160];
-    key_of(key, sizeof(key), "highfd.jsonl");
-    size_t len = sizeof(small_body) - 1;
-    int fd = temp_fd_with(small_body, len);
-    assert_true(fd > 1023);
-    eh_s3_error_t err = {0};
-    assert_int_equal(eh_s3_put_fd(fx.s3, key, fd, len, &err), EH_OK);
-    assert_int_equal(close(fd), 0);
-    sink_t sink = {.rc = EH_OK};
-    assert_int_equal(eh_s3_get(fx.s3, key, 0, 0, sink_cb, &sink, &err), EH_OK);
-    assert_int_equal(sink.len, len);
-    assert_memory_equal(sink.buf, small_body, len);
-    assert_int_equal(eh_s3_delete(fx.s3, key, &err), EH_OK);
-    for (int i = 0; i < n; i++)
-        assert_int_equal(close(fillers[i]), 0);
-}
-
 static void put_from_an_offset_sends_the_rest(void **state)
 {
     (void)state;
@@ -762,7 +723,6 @@ int main(void)
         cmocka_unit_test(ensure_bucket_is_idempotent),
         cmocka_unit_test(ensure_bucket_creates_a_missing_bucket),
         cmocka_unit_test(put_head_get_roundtrip),
-        cmocka_unit_test(descriptors_above_1023_work),
         cmocka_unit_test(put_from_an_offset_sends_the_rest),
         cmocka_unit_test(get_of_a_missing_key_is_declined),
         cmocka_unit_test(delete_of_a_missing_key_is_ok),
