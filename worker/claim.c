@@ -12,10 +12,11 @@
     "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2, "                               \
     " lease_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000), "                          \
     " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
-#define CLAIM_RETURNING "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed, tenant_id::text"
+#define CLAIM_RETURNING \
+    "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed, tenant_id::text, coalesce(request_id, '')"
 
 /* Column numbers after EH_JOB_COLUMNS in CLAIM_RETURNING. */
-enum { COL_ATTEMPTS = EH_JOB_COL_COUNT, COL_OBJECT_KEY, COL_BYTES_PROCESSED, COL_TENANT_ID };
+enum { COL_ATTEMPTS = EH_JOB_COL_COUNT, COL_OBJECT_KEY, COL_BYTES_PROCESSED, COL_TENANT_ID, COL_REQUEST_ID };
 
 /*
  * The fair pick: among published queued jobs, the tenant with the fewest
@@ -81,6 +82,7 @@ static int claim_with(worker_conn_t *conn, const char *sql, const char *const *p
         snprintf(claim->object_key, sizeof(claim->object_key), "%s", PQgetvalue(res, 0, COL_OBJECT_KEY));
         claim->bytes_processed = strtoll(PQgetvalue(res, 0, COL_BYTES_PROCESSED), NULL, 10);
         snprintf(claim->tenant_id, sizeof(claim->tenant_id), "%s", PQgetvalue(res, 0, COL_TENANT_ID));
+        snprintf(claim->request_id, sizeof(claim->request_id), "%s", PQgetvalue(res, 0, COL_REQUEST_ID));
         rc = EH_OK;
     } else if (PQntuples(res) == 1) {
         rc = EH_ERR;

@@ -80,12 +80,14 @@ static size_t free_slots(const loop_t *l)
 
 static void add_job(loop_t *l, worker_claim_t *claim)
 {
+    eh_log_set_request(claim->request_id);
     eh_log_kv(EH_LOG_INFO,
               json_pack("{s:s, s:i, s:s, s:I, s:i}", "job_id", claim->job.id, "attempt", claim->attempt, "lease_owner",
                         l->conn.owner, "resume_line", (json_int_t)claim->job.lines_processed + 1, "in_flight",
                         (int)l->n + 1),
               "job claimed");
     worker_job_t *job = worker_job_create(&l->conn, claim);
+    eh_log_set_request(NULL);
     if (job == NULL) {
         /* The lease runs out and another process (or this one, later) takes the job. */
         eh_log_error("out of memory: claimed job left to its lease");

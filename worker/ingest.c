@@ -869,7 +869,18 @@ static int64_t next_wake(const worker_job_t *r, int64_t now)
     return wake;
 }
 
+static int job_step(worker_job_t *r, int64_t now, int64_t *wake_ms);
+
+/* One process runs many jobs: the log's request id is the stepped job's, for the step's lines only. */
 int worker_job_step(worker_job_t *r, int64_t now, int64_t *wake_ms)
+{
+    eh_log_set_request(r->claim.request_id);
+    int rc = job_step(r, now, wake_ms);
+    eh_log_set_request(NULL);
+    return rc;
+}
+
+static int job_step(worker_job_t *r, int64_t now, int64_t *wake_ms)
 {
     if (r->release && (r->state == ST_RUN || r->state == ST_START)) {
         release_job(r);

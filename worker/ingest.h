@@ -29,6 +29,7 @@ typedef struct worker_claim {
     char object_key[EH_OBJECT_KEY_MAX];
     int64_t bytes_processed; /* the checkpoint's byte offset (lines in job.lines_processed) */
     char tenant_id[EH_UUID_STRLEN + 1];
+    char request_id[128]; /* the upload's X-Request-Id (jobs.request_id), named by every log line about the job */
 } worker_claim_t;
 
 typedef struct worker_job worker_job_t;
