@@ -12,7 +12,7 @@
     "UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2, "                               \
     " lease_until = clock_timestamp() + make_interval(secs => $3::double precision / 1000), "                          \
     " started_at = COALESCE(started_at, now()), event_seq = event_seq + 1, updated_at = now() "
-#define CLAIM_RETURNING \
+#define CLAIM_RETURNING                                                                                                \
     "RETURNING " EH_JOB_COLUMNS ", attempts, object_key, bytes_processed, tenant_id::text, coalesce(request_id, '')"
 
 /* Column numbers after EH_JOB_COLUMNS in CLAIM_RETURNING. */
