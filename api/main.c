@@ -213,9 +213,12 @@ static int serve(const eh_config_t *cfg)
         goto out;
     /* /readyz answers from the first verdicts on: they come before the first connection is accepted. */
     api_readiness_wait_first(ctx.ready, READINESS_FIRST_WAIT_MS);
+    /* A head never gets longer than the connection's whole idle allowance (EH_HTTP_TIMEOUT_S). */
+    int64_t idle_ms = (int64_t)cfg->http_timeout_s * 1000;
     api_listener_limits_t lim = {.max_pending = (int)cfg->http_max_connections,
                                  .pending_per_peer = (int)cfg->http_pending_per_ip,
-                                 .head_timeout_ms = cfg->http_head_timeout_ms};
+                                 .head_timeout_ms =
+                                     cfg->http_head_timeout_ms < idle_ms ? cfg->http_head_timeout_ms : idle_ms};
     listener = api_listener_create(cfg->http_host, (int)cfg->http_port, &lim, api_http_adopt, daemon);
     if (listener == NULL)
         goto out;

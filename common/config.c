@@ -117,7 +117,8 @@ static const cf_row_t rows[] = {
      "connections one client address may hold open before their request head is complete; more are closed at once",
      NULL},
     {"EH_HTTP_HEAD_TIMEOUT_MS", CF_INT, 100, 600000, "10000", OFF(http_head_timeout_ms), false,
-     "time from accept to the end of the request head (request line and headers); a slower client is disconnected",
+     "time from accept to the end of the request head (request line and headers), at most EH_HTTP_TIMEOUT_S; a slower "
+     "client is disconnected",
      NULL},
     {"EH_WS_MAX_PER_IP", CF_INT, 0, 1000000, "256", OFF(ws_max_per_ip), false,
      "open WebSocket sessions per client address at most (0: no limit)", NULL},

@@ -147,8 +147,17 @@ int eh_metrics_server_port(const eh_metrics_server_t *s);
 /* Stops the thread, closes the socket, frees. NULL is accepted. */
 void eh_metrics_server_stop(eh_metrics_server_t *s);
 /*
- * In a forked child: closes the inherited sockets without touching the
- * thread (which does not exist in the child) and frees nothing shared.
+ * Around fork(): prepare before it (waits for a render in progress and
+ * holds the next one back, so the child inherits no half-built memory),
+ * parent after it in the parent, forget after it in the child. NULL is
+ * accepted.
+ */
+void eh_metrics_server_fork_prepare(eh_metrics_server_t *s);
+void eh_metrics_server_fork_parent(eh_metrics_server_t *s);
+/*
+ * In a forked child, after fork_prepare in the parent: closes the inherited
+ * sockets and frees the copy, without touching the thread (which does not
+ * exist in the child).
  */
 void eh_metrics_server_forget(eh_metrics_server_t *s);
 

@@ -8,11 +8,19 @@
  * silent client holds it at most that long. It needs no HTTP library, so
  * eh-worker (which links no libmicrohttpd) serves its metrics the same way
  * eh-api does.
+ *
+ * eh-worker's supervisor forks with this thread running. A child gets a
+ * copy of memory but only the forking thread, so any lock the listener held
+ * at that moment (an allocator's, under the sanitizers) stays locked in
+ * the child forever. The listener therefore allocates only while rendering,
+ * under render_lock, which the supervisor holds across fork(); its start-up
+ * is over before eh_metrics_server_start returns.
  */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,15 @@ struct eh_metrics_server {
     int wake_fd;
     int port;
     pthread_t thread;
+    /*
+     * Held while the thread renders (the only time it allocates), and by
+     * the supervisor across fork(): a child forked mid-render would inherit
+     * memory that no thread of its own holds, and the leak checker (rightly)
+     * reports it. The rendered text lives in out, reachable from s.
+     */
+    pthread_mutex_t render_lock;
+    eh_buf_t out;
+    sem_t running; /* posted once the thread is in its loop: its start-up allocations are over */
 };
 
 /* Splits "host:port" / "[v6]:port" into host and port. EH_OK or EH_DECLINED. */
@@ -187,21 +204,24 @@ static void serve_one(eh_metrics_server_t *s, int fd)
         respond(fd, deadline, "405 Method Not Allowed", text, "GET only\n", 9);
         return;
     }
-    eh_buf_t out = EH_BUF_INIT;
-    if (eh_metrics_render(s->reg, &out) != EH_OK) {
-        eh_buf_free(&out);
+    pthread_mutex_lock(&s->render_lock);
+    eh_buf_reset(&s->out);
+    int rendered = eh_metrics_render(s->reg, &s->out);
+    pthread_mutex_unlock(&s->render_lock);
+    if (rendered != EH_OK) {
         respond(fd, deadline, "500 Internal Server Error", text, "out of memory\n", 14);
         return;
     }
     deadline = eh_time_mono_ms() + CONN_DEADLINE_MS; /* collectors may have waited on a dependency */
-    respond(fd, deadline, "200 OK", "text/plain; version=0.0.4; charset=utf-8", is_head ? "" : out.p,
-            is_head ? 0 : out.len);
-    eh_buf_free(&out);
+    respond(fd, deadline, "200 OK", "text/plain; version=0.0.4; charset=utf-8", is_head ? "" : s->out.p,
+            is_head ? 0 : s->out.len);
 }
 
 static void *server_main(void *arg)
 {
     eh_metrics_server_t *s = arg;
+    if (sem_post(&s->running) != 0)
+        eh_log_errno(EH_LOG_WARN, errno, "metrics thread: sem_post");
     for (;;) {
         struct pollfd p[2] = {{.fd = s->wake_fd, .events = POLLIN}, {.fd = s->fd, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
@@ -226,6 +246,16 @@ eh_metrics_server_t *eh_metrics_server_start(const char *addr, eh_metrics_t *reg
     if (s == NULL)
         return NULL;
     s->reg = reg;
+    s->out = (eh_buf_t)EH_BUF_INIT;
+    if (pthread_mutex_init(&s->render_lock, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
+    if (sem_init(&s->running, 0, 0) != 0) {
+        pthread_mutex_destroy(&s->render_lock);
+        free(s);
+        return NULL;
+    }
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->fd = s->wake_fd >= 0 ? bind_addr(addr, &s->port) : -1;
     if (s->fd < 0 || pthread_create(&s->thread, NULL, server_main, s) != 0) {
@@ -235,9 +265,14 @@ eh_metrics_server_t *eh_metrics_server_start(const char *addr, eh_metrics_t *reg
             close(s->fd);
         if (s->wake_fd >= 0)
             close(s->wake_fd);
+        pthread_mutex_destroy(&s->render_lock);
+        sem_destroy(&s->running);
         free(s);
         return NULL;
     }
+    /* The supervisor forks right after this: not while the new thread may still hold an allocator lock. */
+    while (sem_wait(&s->running) != 0 && errno == EINTR)
+        ;
     return s;
 }
 
@@ -256,7 +291,22 @@ void eh_metrics_server_stop(eh_metrics_server_t *s)
     pthread_join(s->thread, NULL);
     close(s->fd);
     close(s->wake_fd);
+    pthread_mutex_destroy(&s->render_lock);
+    sem_destroy(&s->running);
+    eh_buf_free(&s->out);
     free(s);
+}
+
+void eh_metrics_server_fork_prepare(eh_metrics_server_t *s)
+{
+    if (s != NULL)
+        pthread_mutex_lock(&s->render_lock);
+}
+
+void eh_metrics_server_fork_parent(eh_metrics_server_t *s)
+{
+    if (s != NULL)
+        pthread_mutex_unlock(&s->render_lock);
 }
 
 void eh_metrics_server_forget(eh_metrics_server_t *s)
@@ -265,5 +315,10 @@ void eh_metrics_server_forget(eh_metrics_server_t *s)
         return;
     close(s->fd);
     close(s->wake_fd);
+    /* The forking thread holds the lock (fork_prepare), and in the child it is this thread. */
+    pthread_mutex_unlock(&s->render_lock);
+    pthread_mutex_destroy(&s->render_lock);
+    sem_destroy(&s->running);
+    eh_buf_free(&s->out);
     free(s);
 }

@@ -101,7 +101,7 @@ run_suite "$build/tests/*_itest"
 echo "== integration tests (binaries, pytest)"
 pytest_out="$run_dir/pytest.out"
 rc=0
-"$python" -m pytest -p no:cacheprovider -q -rfE tests/integration "$@" 2>&1 | tee "$pytest_out" || rc=$?
+"$python" -m pytest -p no:cacheprovider -q -rfE --durations=25 tests/integration "$@" 2>&1 | tee "$pytest_out" || rc=$?
 # pytest -q closes with e.g. "3 failed, 61 passed in 114.70s" (with -v, framed in ===).
 summary=$(grep -E '[0-9]+ (passed|failed|errors?).* in [0-9.]+s' "$pytest_out" | tail -n1 || true)
 p=$(sum_of '[0-9]+ passed' "$summary")

@@ -71,6 +71,7 @@ static void noop_handler(int sig)
 /* In the child: never outlive the supervisor (a SIGKILLed supervisor would leave orphans holding leases). */
 static int child_start(const eh_config_t *cfg, const slot_t *slot, pid_t parent)
 {
+    worker_metrics_child(slot_metrics_index(slot)); /* first: it releases what the parent held across fork */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
         eh_log_errno(EH_LOG_ERROR, errno, "prctl(PR_SET_PDEATHSIG)");
         return WORKER_EXIT_FATAL;
@@ -82,7 +83,6 @@ static int child_start(const eh_config_t *cfg, const slot_t *slot, pid_t parent)
         return WORKER_EXIT_FATAL;
     }
     eh_log_init(slot_kind_name(slot->kind));
-    worker_metrics_child(slot_metrics_index(slot));
     return slot->kind == SLOT_REAPER ? worker_reaper_run(cfg) : worker_consumer_run(cfg);
 }
 
@@ -90,7 +90,10 @@ static int child_start(const eh_config_t *cfg, const slot_t *slot, pid_t parent)
 static int spawn(slot_t *slot, int64_t now, const eh_config_t *cfg, bool *is_child)
 {
     pid_t parent = getpid();
+    worker_metrics_fork_prepare();
     pid_t pid = fork();
+    if (pid != 0)
+        worker_metrics_fork_parent();
     if (pid < 0) {
         eh_log_errno(EH_LOG_ERROR, errno, "fork");
         slot->backoff_ms = BACKOFF_MAX_MS;

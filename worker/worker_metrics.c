@@ -120,6 +120,16 @@ int worker_metrics_port(void)
     return eh_metrics_server_port(wm.server);
 }
 
+void worker_metrics_fork_prepare(void)
+{
+    eh_metrics_server_fork_prepare(wm.server);
+}
+
+void worker_metrics_fork_parent(void)
+{
+    eh_metrics_server_fork_parent(wm.server);
+}
+
 void worker_metrics_child(int slot)
 {
     eh_metrics_server_forget(wm.server); /* the listener's thread stayed in the supervisor */

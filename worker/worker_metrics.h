@@ -30,6 +30,9 @@ int worker_metrics_port(void);
 
 /* Child, right after fork: writes child slot `slot` from now on; drops the inherited listener socket. */
 void worker_metrics_child(int slot);
+/* Around fork() in the supervisor (see eh_metrics_server_fork_prepare); the child calls worker_metrics_child. */
+void worker_metrics_fork_prepare(void);
+void worker_metrics_fork_parent(void);
 /*
  * Supervisor: child slot `slot` runs pid now (0: it stopped). A new pid
  * zeroes the slot's gauges, which a dead child may have left behind.

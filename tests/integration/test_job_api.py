@@ -487,7 +487,6 @@ def test_cancel_sends_cancelled_event_and_closes_1000(start_api, db):
 # ---- delete and retention -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="fails in the full suite since the many-jobs worker merge, passes alone; open item 1b of NOTES.md")
 def test_delete_removes_job_entries_errors_and_object(start_api, start_worker, db):
     api = start_api()
     start_worker(EH_REAPER_INTERVAL_MS=200)
@@ -540,7 +539,6 @@ def test_two_concurrent_deletes_one_204_one_404(start_api, db):
         assert query(db, "SELECT count(*) FROM job_purges WHERE job_id = %s", job_id)[0][0] in (0, 1)
 
 
-@pytest.mark.xfail(strict=False, reason="fails in the full suite since the many-jobs worker merge, passes alone; open item 1b of NOTES.md")
 def test_websocket_connected_during_cancel_and_delete_gets_a_final_event_and_close(start_api, start_worker, db):
     api = start_api()
     start_worker(EH_LINE_DELAY_MAX_MS=3, EH_BATCH_MS=100)

@@ -116,7 +116,6 @@ def request_lines(api, request_id):
     return [l for l in api.json_lines() if l.get("msg") == "request" and l.get("request_id") == request_id]
 
 
-@pytest.mark.xfail(strict=False, reason="fails in the full suite since the many-jobs worker merge, passes alone; open item 1b of NOTES.md")
 def test_upload_status_and_ids_through_nginx(start_api, start_worker, nginx, db):
     api = start_api(EH_TRUSTED_PROXIES="127.0.0.1", EH_MAX_UPLOAD_BYTES=LIMIT)
     worker = start_worker(EH_WORKERS=1)

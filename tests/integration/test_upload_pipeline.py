@@ -67,7 +67,6 @@ def spool(tmp_path):
 
 # ---- dry run -------------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason="fails in the full suite since the many-jobs worker merge, passes alone; open item 1b of NOTES.md")
 @pytest.mark.parametrize("example", ["mixed.jsonl", "sample.jsonl", "pino.jsonl", "postgres-jsonlog.jsonl"])
 def test_dry_run_counts_equal_the_real_jobs_counts(start_api, start_worker, db, spool, example):
     """The dry run and the worker use one validator: same totals, same invalid lines, same reasons."""

@@ -75,7 +75,6 @@ def test_browser_wrong_key_is_refused_in_words(start_api):
     assert "API key was not accepted" in found["alert"]
 
 
-@pytest.mark.xfail(strict=False, reason="fails in the full suite since the many-jobs worker merge, passes alone; open item 1b of NOTES.md")
 def test_browser_entries_filtered_by_level(start_api, start_worker):
     api = start_api()
     start_worker()

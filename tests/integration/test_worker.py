@@ -101,7 +101,6 @@ def test_known_file_completes_with_exact_rows(start_worker, db, events):
     assert not w.sanitizer_reports()
 
 
-@pytest.mark.xfail(strict=False, reason="the job of a missing object did not end within 60 s in the last runs of this round; open item 1b of NOTES.md")
 def test_missing_object_fails(start_worker, db, events):
     start_worker()
     job_id = create_job(db, log_line(1) + "\n", store=False)

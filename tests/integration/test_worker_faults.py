@@ -261,7 +261,10 @@ def test_pg_terminate_backend_mid_batch(start_worker, db):
         wait_job(db, job_id, timeout=90)
         row = assert_exactly_once(db, job_id, n, valid, invalid)
         assert row["attempts"] == 1
-    assert any(l.get("msg") == "resuming from the checkpoint" for l in w.json_lines())
+    # Each termination is met either inside a batch (rolled back, resumed from the checkpoint) or by the
+    # liveness check before the next statement (a reconnect between batches): the worker reconnected.
+    msgs = [l.get("msg") for l in w.json_lines()]
+    assert "database reconnected" in msgs or "resuming from the checkpoint" in msgs, msgs[-40:]
 
 
 def test_pg_cancel_backend_mid_batch(start_worker, db):

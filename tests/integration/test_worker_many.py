@@ -50,7 +50,7 @@ def test_postgres_connections_per_process_stay_bounded(start_worker, db):
     wait_worker_ready(w, 1)
     data = "".join(log_line(i) + "\n" for i in range(1, 31)).encode()
     jobs = [create_job(db, data) for _ in range(100)]
-    wait_for(lambda: len(owners(db, jobs)) >= 60, 60, what="60 jobs in flight")
+    wait_for(lambda: len(owners(db, jobs)) >= 60, 120, what="60 jobs in flight")
     pid = lease_pid(owners(db, jobs)[0])
     # pg_stat_activity knows the client's port; map it to the worker's pid through its sockets.
     ports = set()
@@ -92,17 +92,18 @@ def test_kill_9_of_a_process_holding_50_jobs(start_worker, db):
     """kill -9 of the one process holding 50 jobs: every job resumes from its checkpoint, exactly once."""
     n = 200
     # Leases a little longer than FAST's: 50 jobs' commits share one connection (and run under ASan here).
-    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=20, **dict(FAST, EH_LEASE_MS=5000, EH_BATCH_MS=1000))
+    # About 10 s a job, so that all 50 are in flight together even when claims are slowed by a busy machine.
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=100, **dict(FAST, EH_LEASE_MS=5000, EH_BATCH_MS=1000))
     wait_worker_ready(w, 1)
     files = [mixed_file(n) for _ in range(50)]
     jobs = [create_job(db, data) for data, _, _ in files]
-    wait_for(lambda: len(owners(db, jobs)) == 50, 30, interval=0.05, what="50 jobs in flight")
-    wait_for(lambda: sum(job_row(db, j)["lines_processed"] > 0 for j in jobs) >= 40, 30, what="checkpoints")
+    wait_for(lambda: len(owners(db, jobs)) == 50, 90, interval=0.05, what="50 jobs in flight")
+    wait_for(lambda: sum(job_row(db, j)["lines_processed"] > 0 for j in jobs) >= 40, 60, what="checkpoints")
     assert all(job_row(db, j)["attempts"] == 1 for j in jobs)
     owner = owners(db, jobs)[0]
     assert len(set(owners(db, jobs))) == 1
     os.kill(lease_pid(owner), signal.SIGKILL)
-    wait_all(db, jobs, 120)
+    wait_all(db, jobs, 240)
     for job_id, (_, valid, invalid) in zip(jobs, files):
         row = assert_exactly_once(db, job_id, n, valid, invalid)
         assert row["attempts"] == 2, row
@@ -141,7 +142,6 @@ def test_blank_lines_are_never_delayed(start_worker, db):
     assert row["status"] == "completed" and row["lines_processed"] == 20002 and row["entries_ingested"] == 2
 
 
-@pytest.mark.xfail(strict=False, reason="its job did not end within 30 s in the last run of this round, like test_worker.py::test_missing_object_fails; open item 1b of NOTES.md")
 def test_job_errors_are_bounded_and_the_rest_counted(start_worker, db):
     lines = ["{bad" if i % 2 else log_line(i) for i in range(1, 101)]
     start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=0, EH_MAX_ERRORS_STORED=7, EH_BATCH_LINES=10)
