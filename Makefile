@@ -228,7 +228,7 @@ FUZZ_BINS += build/fuzz/gql_fuzz
 fuzz fuzz-build fuzz-ci: build/fuzz/gql_fuzz
 GQL_CORE := api/graphql/gql_parse.c api/graphql/gql_schema.c api/graphql/gql_validate.c api/graphql/gql_execute.c \
             api/graphql/gql_sdl.c
-build/fuzz/gql_fuzz: tests/fuzz/gql_fuzz.c $(GQL_CORE) api/graphql/gql.h api/graphql/schema.graphql common/utf8.h
+build/fuzz/gql_fuzz: tests/fuzz/gql_fuzz.c $(GQL_CORE) common/utf8.c api/graphql/gql.h api/graphql/schema.graphql common/utf8.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Iapi/graphql $(shell pkg-config --cflags jansson) -o $@ $(filter %.c,$^) \
 	    $(shell pkg-config --libs jansson) -lm

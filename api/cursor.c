@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define BODY_LEN 25 /* kind + n + uuid */
@@ -68,17 +69,6 @@ int api_cursor_configure(const char *setting, const char *database_url)
     return rc;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A canonical UUID string to its 16 bytes. */
 static int uuid_bytes(const char *s, unsigned char out[16])
 {
@@ -88,7 +78,7 @@ static int uuid_bytes(const char *s, unsigned char out[16])
     for (size_t i = 0; i < EH_UUID_STRLEN; i++) {
         if (s[i] == '-')
             continue;
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = eh_hex_digit(s[i]), lo = eh_hex_digit(s[i + 1]);
         out[k++] = (unsigned char)(hi << 4 | lo);
         i++;
     }

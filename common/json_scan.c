@@ -61,13 +61,8 @@ static int hex4(const unsigned char *p, const unsigned char *end)
     if (end - p < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i];
-        int d;
-        if (is_digit(c))
-            d = (int)(c - '0');
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            d = (int)((c | 0x20) - 'a' + 10);
-        else
+        int d = eh_hex_digit((char)p[i]);
+        if (d < 0)
             return -1;
         v = v * 16 + d;
     }
@@ -445,30 +440,6 @@ int worker_json_next_members(worker_json_parser_t *ps, worker_json_member_t *v, 
 
 /* ------------------------------------------------------ string decoding */
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /*
  * Decodes the body of a string that scan_string accepted (so every escape
  * is well-formed and surrogates are paired) into out, which must hold n
@@ -514,7 +485,7 @@ size_t worker_json_decode_string(const char *body, size_t n, char *out)
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                 s += 6;
             }
-            o += put_utf8(o, cp);
+            o += eh_utf8_encode(cp, o); /* cp <= U+10FFFF: surrogates are paired */
             break;
         }
         default: /* '"', '\\', '/' */

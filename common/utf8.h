@@ -57,5 +57,18 @@ size_t eh_utf8_invalid_at(const char *s, size_t len);
 size_t eh_utf8_boundary(const char *s, size_t n);
 /* The largest m <= n such that s[0..m) does not end with an incomplete sequence (for cutting valid text short). */
 size_t eh_utf8_trim(const char *s, size_t n);
+/* Writes code point cp (at most U+10FFFF) as UTF-8 to out[0..4); the bytes written, or 0 for a cp past U+10FFFF. */
+size_t eh_utf8_encode(uint32_t cp, char out[4]);
+/* The value of hex digit c (either case), or -1. */
+static inline int eh_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 #endif

@@ -217,39 +217,6 @@ static void skip_ignored(parser_t *ps)
     }
 }
 
-static bool put_utf8(char *out, size_t *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[(*o)++] = (char)cp;
-    } else if (cp < 0x800) {
-        out[(*o)++] = (char)(0xC0 | (cp >> 6));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out[(*o)++] = (char)(0xE0 | (cp >> 12));
-        out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp <= 0x10FFFF) {
-        out[(*o)++] = (char)(0xF0 | (cp >> 18));
-        out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        return false;
-    }
-    return true;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* \uXXXX or \u{X...} at p (after the 'u'); the code point, or -1. Advances *p past it. */
 static long read_unicode_escape(const char **pp, const char *end)
 {
@@ -259,7 +226,7 @@ static long read_unicode_escape(const char **pp, const char *end)
         p++;
         int digits = 0;
         while (p < end && *p != '}') {
-            int h = hexval(*p);
+            int h = eh_hex_digit(*p);
             if (h < 0 || ++digits > 6)
                 return -1;
             cp = cp * 16 + h;
@@ -273,7 +240,7 @@ static long read_unicode_escape(const char **pp, const char *end)
     if (end - p < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = eh_hex_digit(p[i]);
         if (h < 0)
             return -1;
         cp = cp * 16 + h;
@@ -364,10 +331,12 @@ static void lex_string(parser_t *ps, token_t *t)
                     return;
                 }
                 /* A \uXXXX escape is 6 bytes and yields at most 3, a braced or paired one at most 4 from 8+. */
-                if (!put_utf8(out, &o, (uint32_t)cp)) {
+                size_t w = eh_utf8_encode((uint32_t)cp, out + o);
+                if (w == 0) {
                     fail_at(ps, loc_at(ps, esc), "Invalid Unicode escape sequence.");
                     return;
                 }
+                o += w;
                 break;
             }
             default:

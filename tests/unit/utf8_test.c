@@ -63,6 +63,28 @@ static void test_decode(void **state)
     assert_int_equal(eh_utf8_decode((const unsigned char *)"\xe2\x82\xac", 2, &cp), 0); /* not enough bytes */
 }
 
+/* The encoder is the decoder's inverse at every length boundary, and refuses what is past U+10FFFF. */
+static void test_encode_round_trip(void **state)
+{
+    (void)state;
+    static const uint32_t cps[] = {0, 0x41, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFD, 0xFFFF, 0x10000, 0x1F600, 0x10FFFF};
+    static const size_t lens[] = {1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4};
+    for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+        char out[4];
+        size_t n = eh_utf8_encode(cps[i], out);
+        assert_int_equal(n, lens[i]);
+        uint32_t back = 0;
+        assert_int_equal(eh_utf8_decode((const unsigned char *)out, n, &back), n);
+        assert_int_equal(back, cps[i]);
+    }
+    char out[4];
+    assert_int_equal(eh_utf8_encode(0x110000, out), 0);
+    assert_int_equal(eh_hex_digit('0'), 0);
+    assert_int_equal(eh_hex_digit('f'), 15);
+    assert_int_equal(eh_hex_digit('F'), 15);
+    assert_int_equal(eh_hex_digit('g'), -1);
+}
+
 static void test_boundary_and_trim(void **state)
 {
     (void)state;
@@ -86,6 +108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_and_invalid),
         cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_boundary_and_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
