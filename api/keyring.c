@@ -191,21 +191,6 @@ void api_keyring_destroy(api_keyring_t *kr)
 }
 
 /* The cached verdict: EH_OK / EH_DECLINED, or EH_AGAIN when the row must be read again. Under kr->mu. */
-static int check_cached(api_keyring_t *kr, const char *prefix, const unsigned char hash[EH_APIKEY_HASH_LEN],
-                        api_key_info_t *out)
-{
-    entry_t *e = find(kr, prefix);
-    if (e == NULL)
-        return EH_AGAIN;
-    int64_t seq = atomic_load(&kr->seq);
-    if (e->seq != seq || seq < 0 || eh_time_mono_ms() - atomic_load(&kr->polled_ms) > TRUST_MS)
-        return EH_AGAIN;
-    if (!e->valid || !eh_apikey_hash_equal(e->hash, hash))
-        return EH_DECLINED;
-    *out = e->info;
-    return EH_OK;
-}
-
 /* Caches (or refreshes, keeping its bucket) what the database said of prefix. Under kr->mu. */
 static void remember(api_keyring_t *kr, const char *prefix, const unsigned char stored[EH_APIKEY_HASH_LEN],
                      const api_key_info_t *info, bool valid, int64_t seq)
@@ -266,6 +251,46 @@ static int read_key(api_keyring_t *kr, const char *prefix, api_key_info_t *out,
     return rc;
 }
 
+/* The cached entry of prefix when it may be trusted (fresh and not revoked since), else NULL. Under kr->mu. */
+static const entry_t *trusted(api_keyring_t *kr, const char *prefix)
+{
+    entry_t *e = find(kr, prefix);
+    if (e == NULL)
+        return NULL;
+    int64_t seq = atomic_load(&kr->seq);
+    if (e->seq != seq || seq < 0 || eh_time_mono_ms() - atomic_load(&kr->polled_ms) > TRUST_MS)
+        return NULL;
+    return e;
+}
+
+/*
+ * What the keyring knows of prefix: the cache when it may be trusted, else
+ * the database (and the cache is refreshed). EH_OK with *valid, *info and
+ * stored set, or EH_AGAIN when the database cannot say.
+ */
+static int look_up(api_keyring_t *kr, const char *prefix, api_key_info_t *info,
+                   unsigned char stored[EH_APIKEY_HASH_LEN], bool *valid)
+{
+    pthread_mutex_lock(&kr->mu);
+    const entry_t *e = trusted(kr, prefix);
+    if (e != NULL) {
+        *info = e->info;
+        memcpy(stored, e->hash, EH_APIKEY_HASH_LEN);
+        *valid = e->valid;
+    }
+    pthread_mutex_unlock(&kr->mu);
+    if (e != NULL)
+        return EH_OK;
+    int64_t seq = -1;
+    int rc = read_key(kr, prefix, info, stored, valid, &seq);
+    if (rc != EH_OK)
+        return rc;
+    pthread_mutex_lock(&kr->mu);
+    remember(kr, prefix, stored, info, *valid, seq);
+    pthread_mutex_unlock(&kr->mu);
+    return EH_OK;
+}
+
 int api_keyring_verify(api_keyring_t *kr, const char *key, size_t len, api_key_info_t *out)
 {
     char prefix[EH_APIKEY_PREFIX_LEN + 1];
@@ -274,22 +299,12 @@ int api_keyring_verify(api_keyring_t *kr, const char *key, size_t len, api_key_i
         return EH_DECLINED;
     if (eh_apikey_hash(key, len, hash) != EH_OK)
         return EH_AGAIN;
-    pthread_mutex_lock(&kr->mu);
-    int rc = check_cached(kr, prefix, hash, out);
-    pthread_mutex_unlock(&kr->mu);
-    if (rc != EH_AGAIN)
-        return rc;
-
     api_key_info_t info;
     unsigned char stored[EH_APIKEY_HASH_LEN];
     bool valid = false;
-    int64_t seq = -1;
-    rc = read_key(kr, prefix, &info, stored, &valid, &seq);
+    int rc = look_up(kr, prefix, &info, stored, &valid);
     if (rc != EH_OK)
         return rc;
-    pthread_mutex_lock(&kr->mu);
-    remember(kr, prefix, stored, &info, valid, seq);
-    pthread_mutex_unlock(&kr->mu);
     if (!valid || !eh_apikey_hash_equal(stored, hash))
         return EH_DECLINED;
     *out = info;
@@ -303,25 +318,12 @@ int64_t api_keyring_generation(api_keyring_t *kr)
 
 int api_keyring_check_prefix(api_keyring_t *kr, const char *prefix)
 {
-    pthread_mutex_lock(&kr->mu);
-    entry_t *e = find(kr, prefix);
-    int64_t seq = atomic_load(&kr->seq);
-    int rc = EH_AGAIN;
-    if (e != NULL && e->seq == seq && seq >= 0 && eh_time_mono_ms() - atomic_load(&kr->polled_ms) <= TRUST_MS)
-        rc = e->valid ? EH_OK : EH_DECLINED;
-    pthread_mutex_unlock(&kr->mu);
-    if (rc != EH_AGAIN)
-        return rc;
     api_key_info_t info;
     unsigned char stored[EH_APIKEY_HASH_LEN];
     bool valid = false;
-    int64_t read_seq = -1;
-    rc = read_key(kr, prefix, &info, stored, &valid, &read_seq);
+    int rc = look_up(kr, prefix, &info, stored, &valid);
     if (rc != EH_OK)
         return rc;
-    pthread_mutex_lock(&kr->mu);
-    remember(kr, prefix, stored, &info, valid, read_seq);
-    pthread_mutex_unlock(&kr->mu);
     return valid ? EH_OK : EH_DECLINED;
 }
 

@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "net.h"
 #include "peers.h"
 #include "request_head.h"
 #include "stop.h"
@@ -83,50 +83,6 @@ struct api_listener {
     uint64_t refused_per_peer, evicted, expired, refused_since_log;
 };
 
-static int bind_listen(const char *host, int port, int *bound_port)
-{
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, service, &hints, &res);
-    if (gai != 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s}", "host", host), "cannot resolve EH_HTTP_HOST: %s", gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-            err = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i, s:i}", "host", host, "port", port, "errno", err),
-                  "cannot listen on %s:%d: %s", host, port, strerror(err));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        eh_log_errno(EH_LOG_ERROR, errno, "getsockname");
-        close(fd);
-        return -1;
-    }
-    *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
 static int ep_add(int ep, int fd, uint32_t events, uint64_t tag)
 {
     struct epoll_event ev = {.events = events, .data.u64 = tag};
@@ -168,7 +124,9 @@ api_listener_t *api_listener_create(const char *host, int port, const api_listen
         eh_log_errno(EH_LOG_ERROR, errno, "epoll_create1");
         goto fail;
     }
-    l->fd = bind_listen(host, port, &l->port);
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    l->fd = eh_net_listen("EH_HTTP_HOST/EH_HTTP_PORT", host, service, SOMAXCONN, &l->port);
     if (l->fd < 0)
         goto fail;
     if (ep_add(l->ep, eh_stop_fd(l->stop), EPOLLIN, TAG_STOP) != 0 || ep_add(l->ep, l->fd, EPOLLIN, TAG_LISTEN) != 0) {

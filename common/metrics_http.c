@@ -17,7 +17,6 @@
  * is over before eh_metrics_server_start returns.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -30,6 +29,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
 #include "timefmt.h"
 
 #define HEAD_MAX 4096
@@ -79,44 +79,7 @@ static int bind_addr(const char *addr, int *bound_port)
         eh_log_kv(EH_LOG_ERROR, json_pack("{s:s}", "addr", addr), "metrics address is not host:port");
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s}", "addr", addr), "cannot resolve the metrics address: %s",
-                  gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
-            err = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:i}", "addr", addr, "errno", err),
-                  "cannot listen for metrics on %s: %s", addr, strerror(err));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
+    return eh_net_listen("the metrics address", host, port, 16, bound_port);
 }
 
 /* Waits until fd is ready for events or the deadline passes; true when ready. */
