@@ -35,7 +35,8 @@ int eh_net_listen(const char *what, const char *host, const char *service, int b
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        eh_log_kv(EH_LOG_ERROR, json_pack("{s:s, s:s, s:s, s:i}", "setting", what, "host", host, "port", service, "errno", err),
+        eh_log_kv(EH_LOG_ERROR,
+                  json_pack("{s:s, s:s, s:s, s:i}", "setting", what, "host", host, "port", service, "errno", err),
                   "cannot listen on %s:%s (%s): %s", host, service, what, strerror(err));
         return -1;
     }
