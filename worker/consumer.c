@@ -7,7 +7,9 @@
  * delay-bound job processes a line and sleeps on its timer, a bulk job
  * commits one batch and goes to the back of the pass, so a 10-line job is
  * never stuck behind a 5M-line one. Between passes the loop waits on the
- * AMQP socket until the earliest timer.
+ * AMQP socket until the earliest timer; within a pass, while slots are
+ * free, it looks at the socket (without waiting) between steps, so that a
+ * job published behind bulk ones is claimed within one step, not one pass.
  *
  * The queue only wakes the process; the claim in PostgreSQL (worker/claim.h)
  * decides which job runs. The process consumes eh.jobs with a prefetch of
@@ -45,6 +47,8 @@
 #define SLICE_RELEASES_PER_CHECK_DIVISOR 32
 /* A message whose claim met a database that is down is retried this often, still unacked. */
 #define CLAIM_RETRY_MS 500
+/* Within a pass, the queue is looked at between steps at most this often (while slots are free). */
+#define QUEUE_LOOK_BETWEEN_STEPS_MS 10
 
 typedef struct slot {
     worker_job_t *job;
@@ -101,12 +105,21 @@ static void add_job(loop_t *l, worker_claim_t *claim)
     worker_job_set_in_flight(l->n);
 }
 
+static void wait_for_work(loop_t *l, int64_t deadline);
+
 /* Steps every due job once. Returns the earliest wake time of the jobs left. */
 static int64_t step_due(loop_t *l)
 {
     int64_t earliest = INT64_MAX;
+    int64_t looked_ms = eh_time_mono_ms();
     size_t i = 0;
     while (i < l->n) {
+        int64_t before = eh_time_mono_ms();
+        if (!l->stopping && !worker_stopping() && free_slots(l) > 0 &&
+            before - looked_ms >= QUEUE_LOOK_BETWEEN_STEPS_MS) {
+            wait_for_work(l, before); /* claims what came; a job it adds is stepped in this pass */
+            looked_ms = eh_time_mono_ms();
+        }
         slot_t *s = &l->slots[i];
         int64_t now = eh_time_mono_ms();
         if (s->wake_ms <= now) {
