@@ -92,17 +92,11 @@ static bool scan_string(worker_json_parser_t *ps, bool *escaped)
             esc = true;
             if (end - p < 2)
                 return fail(ps, WORKER_JSON_ERR_SYNTAX, start, "unterminated string", 0);
-            switch (p[1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
+            if (eh_escape_char((char)p[1]) != '\0') {
                 p += 2;
-                break;
+                continue;
+            }
+            switch (p[1]) {
             case 'u': {
                 int cp = hex4(p + 2, end);
                 if (cp < 0)
@@ -461,37 +455,18 @@ size_t worker_json_decode_string(const char *body, size_t n, char *out)
         memcpy(o, s, (size_t)(bs - s));
         o += bs - s;
         s = bs + 2;
-        switch (bs[1]) {
-        case 'b':
-            *o++ = '\b';
-            break;
-        case 'f':
-            *o++ = '\f';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'u': {
-            unsigned cp = (unsigned)hex4(bs + 2, end);
-            s = bs + 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned low = (unsigned)hex4(s + 2, end);
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                s += 6;
-            }
-            o += eh_utf8_encode(cp, o); /* cp <= U+10FFFF: surrogates are paired */
-            break;
+        if (bs[1] != 'u') {
+            *o++ = eh_escape_char((char)bs[1]); /* scan_string accepted it: one of "\\/bfnrt */
+            continue;
         }
-        default: /* '"', '\\', '/' */
-            *o++ = (char)bs[1];
-            break;
+        unsigned cp = (unsigned)hex4(bs + 2, end);
+        s = bs + 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            unsigned low = (unsigned)hex4(s + 2, end);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            s += 6;
         }
+        o += eh_utf8_encode(cp, o); /* cp <= U+10FFFF: surrogates are paired */
     }
     return (size_t)(o - out);
 }

@@ -59,6 +59,28 @@ size_t eh_utf8_boundary(const char *s, size_t n);
 size_t eh_utf8_trim(const char *s, size_t n);
 /* Writes code point cp (at most U+10FFFF) as UTF-8 to out[0..4); the bytes written, or 0 for a cp past U+10FFFF. */
 size_t eh_utf8_encode(uint32_t cp, char out[4]);
+/* What the single-character escape \c of JSON and GraphQL strings stands for, or '\0' when c is not one. */
+static inline char eh_escape_char(char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+        return c;
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    default:
+        return '\0';
+    }
+}
 /* The value of hex digit c (either case), or -1. */
 static inline int eh_hex_digit(char c)
 {

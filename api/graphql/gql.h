@@ -251,6 +251,10 @@ EH_MUST_CHECK int api_gql_schema_load(const char *sdl, size_t len, api_gql_schem
 void api_gql_schema_free(api_gql_schema_t *s);
 api_gql_type_t *api_gql_schema_type(const api_gql_schema_t *s, const char *name);
 api_gql_field_def_t *api_gql_type_field(const api_gql_type_t *t, const char *name);
+/* Field name of parent as a selection sees it: the type's own fields plus the meta-fields
+ * (__typename everywhere, __schema and __type on the query root). NULL when there is none. */
+const api_gql_field_def_t *api_gql_field_lookup(const api_gql_schema_t *s, const api_gql_type_t *parent,
+                                                const char *name);
 /* The named type at the bottom of list and non-null wrappers. */
 api_gql_type_t *api_gql_typeref_named(const api_gql_typeref_t *t);
 

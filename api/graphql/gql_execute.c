@@ -720,23 +720,12 @@ static json_t *complete(api_gql_exec_t *ex, const api_gql_typeref_t *type, api_g
     return leaf != NULL ? leaf : json_null();
 }
 
-static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent, const char *name)
-{
-    if (strcmp(name, "__typename") == 0)
-        return &s->typename_field;
-    if (parent == s->query && strcmp(name, "__schema") == 0)
-        return &s->schema_field;
-    if (parent == s->query && strcmp(name, "__type") == 0)
-        return &s->type_field;
-    return api_gql_type_field(parent, name);
-}
-
 static json_t *execute_field(api_gql_exec_t *ex, const api_gql_type_t *parent, void *source, const group_t *grp,
                              bool *nulled)
 {
     *nulled = false;
     const api_gql_selection_t *node = grp->nodes[0];
-    const api_gql_field_def_t *f = field_def(ex->schema, parent, node->name);
+    const api_gql_field_def_t *f = api_gql_field_lookup(ex->schema, parent, node->name);
     if (f == NULL)
         return json_null(); /* validated: not reached */
     char msg[256] = "";
@@ -818,7 +807,7 @@ static long long cost_of(api_gql_exec_t *ex, const api_gql_selection_t *sels, co
     for (const api_gql_selection_t *s = sels; s != NULL; s = s->next) {
         long long c = 0;
         if (s->kind == GQL_SEL_FIELD) {
-            const api_gql_field_def_t *f = field_def(ex->schema, type, s->name);
+            const api_gql_field_def_t *f = api_gql_field_lookup(ex->schema, type, s->name);
             if (f == NULL)
                 continue;
             c = 1;

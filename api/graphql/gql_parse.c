@@ -164,11 +164,6 @@ static void fail_oom(parser_t *ps)
 }
 
 /* Length of the valid UTF-8 sequence at p, 0 when invalid (the project's one validator). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    return eh_utf8_seq(p, (size_t)(end - p));
-}
-
 static bool is_name_start(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -281,71 +276,41 @@ static void lex_string(parser_t *ps, token_t *t)
             if (p >= ps->end)
                 break;
             const char *esc = p - 1;
-            switch (*p) {
-            case '"':
-                out[o++] = '"';
+            char simple = eh_escape_char(*p);
+            if (simple != '\0') {
+                out[o++] = simple;
                 p++;
-                break;
-            case '\\':
-                out[o++] = '\\';
-                p++;
-                break;
-            case '/':
-                out[o++] = '/';
-                p++;
-                break;
-            case 'b':
-                out[o++] = '\b';
-                p++;
-                break;
-            case 'f':
-                out[o++] = '\f';
-                p++;
-                break;
-            case 'n':
-                out[o++] = '\n';
-                p++;
-                break;
-            case 'r':
-                out[o++] = '\r';
-                p++;
-                break;
-            case 't':
-                out[o++] = '\t';
-                p++;
-                break;
-            case 'u': {
-                p++;
-                bool braced = p < ps->end && *p == '{';
-                long cp = read_unicode_escape(&p, ps->end);
-                if (cp >= 0xD800 && cp <= 0xDBFF && !braced && ps->end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                    const char *q = p + 2;
-                    long lo = read_unicode_escape(&q, ps->end);
-                    if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        p = q;
-                    }
-                }
-                if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
-                    fail_at(ps, loc_at(ps, esc), "Invalid Unicode escape sequence.");
-                    return;
-                }
-                /* A \uXXXX escape is 6 bytes and yields at most 3, a braced or paired one at most 4 from 8+. */
-                size_t w = eh_utf8_encode((uint32_t)cp, out + o);
-                if (w == 0) {
-                    fail_at(ps, loc_at(ps, esc), "Invalid Unicode escape sequence.");
-                    return;
-                }
-                o += w;
-                break;
+                continue;
             }
-            default:
+            if (*p != 'u') {
                 fail_at(ps, loc_at(ps, esc), "Invalid character escape sequence.");
                 return;
             }
+            p++;
+            bool braced = p < ps->end && *p == '{';
+            long cp = read_unicode_escape(&p, ps->end);
+            if (cp >= 0xD800 && cp <= 0xDBFF && !braced && ps->end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                const char *q = p + 2;
+                long lo = read_unicode_escape(&q, ps->end);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p = q;
+                }
+            }
+            if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                fail_at(ps, loc_at(ps, esc), "Invalid Unicode escape sequence.");
+                return;
+            }
+            /* A \uXXXX escape is 6 bytes and yields at most 3, a braced or paired one at most 4 from 8+. */
+            size_t w = eh_utf8_encode((uint32_t)cp, out + o);
+            if (w == 0) {
+                fail_at(ps, loc_at(ps, esc), "Invalid Unicode escape sequence.");
+                return;
+            }
+            o += w;
             continue;
         }
-        size_t n = utf8_len((const unsigned char *)p, (const unsigned char *)ps->end);
+        size_t n = eh_utf8_seq((const unsigned char *)p, (size_t)(ps->end - p));
         if (n == 0) {
             fail_at(ps, loc_at(ps, p), "Invalid UTF-8 within String.");
             return;
@@ -498,7 +463,7 @@ static void lex_block_string(parser_t *ps, token_t *t)
             fail_at(ps, loc_at(ps, p), "Invalid character within String: U+%04X.", c);
             return;
         }
-        size_t n = utf8_len((const unsigned char *)p, (const unsigned char *)ps->end);
+        size_t n = eh_utf8_seq((const unsigned char *)p, (size_t)(ps->end - p));
         if (n == 0) {
             fail_at(ps, loc_at(ps, p), "Invalid UTF-8 within String.");
             return;
@@ -624,7 +589,7 @@ static void next_token(parser_t *ps)
     unsigned char u = (unsigned char)c;
     if (u < 0x20 || u == 0x7F)
         fail_at(ps, t->loc, "Invalid character: U+%04X.", u);
-    else if (utf8_len((const unsigned char *)ps->p, (const unsigned char *)ps->end) == 0)
+    else if (eh_utf8_seq((const unsigned char *)ps->p, (size_t)(ps->end - ps->p)) == 0)
         fail_at(ps, t->loc, "Invalid UTF-8 sequence.");
     else if (u < 0x80)
         fail_at(ps, t->loc, "Unexpected character: \"%c\".", c);

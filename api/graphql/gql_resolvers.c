@@ -51,6 +51,22 @@ static int oom(char *err, size_t n)
     return EH_ERR;
 }
 
+/* out becomes a list of the count objects at base, size bytes apart (a page's rows). */
+static int object_list(const api_gql_resolve_t *r, api_gql_rvalue_t *out, void *base, size_t count, size_t size,
+                       char *err, size_t n)
+{
+    out->kind = GQL_R_LIST;
+    out->n = count;
+    out->items = api_gql_exec_alloc(r->ex, (count + 1) * sizeof(*out->items));
+    if (out->items == NULL)
+        return oom(err, n);
+    for (size_t i = 0; i < count; i++) {
+        out->items[i].kind = GQL_R_OBJECT;
+        out->items[i].object = (char *)base + i * size;
+    }
+    return EH_OK;
+}
+
 /* ---- Query ---- */
 
 static int r_query_job(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *err, size_t n)
@@ -318,16 +334,7 @@ static int r_query_jobs(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char 
 static int r_jobs_nodes(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *err, size_t n)
 {
     job_conn_t *c = r->source;
-    out->kind = GQL_R_LIST;
-    out->n = c->page.count;
-    out->items = api_gql_exec_alloc(r->ex, (c->page.count + 1) * sizeof(*out->items));
-    if (out->items == NULL)
-        return oom(err, n);
-    for (size_t i = 0; i < c->page.count; i++) {
-        out->items[i].kind = GQL_R_OBJECT;
-        out->items[i].object = &c->page.jobs[i];
-    }
-    return EH_OK;
+    return object_list(r, out, c->page.jobs, c->page.count, sizeof(*c->page.jobs), err, n);
 }
 
 static int r_jobs_page_info(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *err, size_t n)
@@ -397,16 +404,7 @@ static int r_errors_nodes(const api_gql_resolve_t *r, api_gql_rvalue_t *out, cha
     error_conn_t *c = r->source;
     if (load_errors(r, c, err, n) != EH_OK)
         return EH_DECLINED;
-    out->kind = GQL_R_LIST;
-    out->n = c->page.count;
-    out->items = api_gql_exec_alloc(r->ex, (c->page.count + 1) * sizeof(*out->items));
-    if (out->items == NULL)
-        return oom(err, n);
-    for (size_t i = 0; i < c->page.count; i++) {
-        out->items[i].kind = GQL_R_OBJECT;
-        out->items[i].object = &c->page.errors[i];
-    }
-    return EH_OK;
+    return object_list(r, out, c->page.errors, c->page.count, sizeof(*c->page.errors), err, n);
 }
 
 /* The job's lines_invalid, in the job row already loaded: no query per job (no N+1). */
@@ -534,16 +532,7 @@ static int r_entries_nodes(const api_gql_resolve_t *r, api_gql_rvalue_t *out, ch
     entry_conn_t *c = r->source;
     if (load_entries(r, c, err, n) != EH_OK)
         return EH_DECLINED;
-    out->kind = GQL_R_LIST;
-    out->n = c->page.count;
-    out->items = api_gql_exec_alloc(r->ex, (c->page.count + 1) * sizeof(*out->items));
-    if (out->items == NULL)
-        return oom(err, n);
-    for (size_t i = 0; i < c->page.count; i++) {
-        out->items[i].kind = GQL_R_OBJECT;
-        out->items[i].object = &c->page.entries[i];
-    }
-    return EH_OK;
+    return object_list(r, out, c->page.entries, c->page.count, sizeof(*c->page.entries), err, n);
 }
 
 static int r_entries_page_info(const api_gql_resolve_t *r, api_gql_rvalue_t *out, char *err, size_t n)

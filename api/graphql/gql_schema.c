@@ -202,3 +202,15 @@ int api_gql_bind(api_gql_schema_t *s, const api_gql_resolver_t *table, size_t n,
     }
     return EH_OK;
 }
+
+const api_gql_field_def_t *api_gql_field_lookup(const api_gql_schema_t *s, const api_gql_type_t *parent,
+                                                const char *name)
+{
+    if (strcmp(name, "__typename") == 0)
+        return &s->typename_field;
+    if (parent == s->query && strcmp(name, "__schema") == 0)
+        return &s->schema_field;
+    if (parent == s->query && strcmp(name, "__type") == 0)
+        return &s->type_field;
+    return api_gql_type_field(parent, name);
+}

@@ -370,17 +370,6 @@ static void check_directives(vctx_t *v, const api_gql_directive_t *dirs, const c
 
 /* ---- selections ---- */
 
-static const api_gql_field_def_t *field_def(const api_gql_schema_t *s, const api_gql_type_t *parent, const char *name)
-{
-    if (strcmp(name, "__typename") == 0)
-        return &s->typename_field;
-    if (parent == s->query && strcmp(name, "__schema") == 0)
-        return &s->schema_field;
-    if (parent == s->query && strcmp(name, "__type") == 0)
-        return &s->type_field;
-    return api_gql_type_field(parent, name);
-}
-
 static void walk_selections(vctx_t *v, const api_gql_selection_t *sels, const api_gql_type_t *parent);
 
 /* A type condition: known (KnownTypeNames), composite (FragmentsOnCompositeTypes), possible here. */
@@ -417,7 +406,7 @@ static bool check_condition(vctx_t *v, const char *cond, const api_gql_loc_t *lo
 static void walk_field(vctx_t *v, const api_gql_selection_t *sel, const api_gql_type_t *parent)
 {
     check_directives(v, sel->directives, "FIELD");
-    const api_gql_field_def_t *f = field_def(v->schema, parent, sel->name);
+    const api_gql_field_def_t *f = api_gql_field_lookup(v->schema, parent, sel->name);
     if (f == NULL) {
         report(v, &sel->loc, "Cannot query field \"%s\" on type \"%s\".", sel->name, parent->name);
         return;
@@ -637,7 +626,7 @@ static void check_merge(vctx_t *v, const api_gql_selection_t *const *sets, const
             v->oom = true;
             break;
         }
-        const api_gql_field_def_t *fd = field_def(v->schema, fl.items[i].parent, a->name);
+        const api_gql_field_def_t *fd = api_gql_field_lookup(v->schema, fl.items[i].parent, a->name);
         const api_gql_type_t *ft = fd != NULL ? api_gql_typeref_named(fd->type) : NULL;
         if (a->selections != NULL && ft != NULL) {
             subs[n_subs] = a->selections;
