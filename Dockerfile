@@ -43,10 +43,12 @@ RUN --mount=type=secret,id=npm_ca \
 
 # --- runtime base ------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# The libraries both binaries link (common/: libpq, librabbitmq, libs3,
-# jansson); ca-certificates for S3 over HTTPS (EH_S3_HTTPS=1).
+# The libraries both binaries link (common/: libpq, librabbitmq, libs3 and
+# the libcurl-gnutls it uses, which common/s3.c calls too, jansson);
+# ca-certificates for S3 over HTTPS (EH_S3_HTTPS=1).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libjansson4 libpq5 librabbitmq4 libs3-2 \
+       libcurl3-gnutls \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin eh \
     && mkdir -p /app /var/spool/event-horizon \

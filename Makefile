@@ -28,7 +28,10 @@ endif
 COMMON_PKGS := librabbitmq libpq jansson libcrypto
 API_PKGS := libmicrohttpd libwebsockets
 PKG_CFLAGS = $(shell pkg-config --cflags $(COMMON_PKGS) $(API_PKGS) 2>/dev/null)
-COMMON_LIBS = $(shell pkg-config --libs $(COMMON_PKGS) 2>/dev/null) -ls3 -lm -lpthread
+# common/s3.c waits on libs3's own curl multi handle (curl_multi_poll): it must call the libcurl that
+# libs3 2.0 links, libcurl-gnutls.so.4 (package libcurl3-gnutls), not the one `pkg-config libcurl` names.
+# Its headers come from libcurl4-openssl-dev: the same curl release, API and ABI.
+COMMON_LIBS = $(shell pkg-config --libs $(COMMON_PKGS) 2>/dev/null) -ls3 -l:libcurl-gnutls.so.4 -lm -lpthread
 API_LIBS = $(shell pkg-config --libs $(API_PKGS) 2>/dev/null)
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 

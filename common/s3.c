@@ -2,9 +2,13 @@
  * s3.c - the object store on Debian's libs3 2.0 (signature v2, path-style URLs).
  *
  * Every call runs one request in its own S3RequestContext and drives it with
- * select(), rather than libs3's blocking mode, because libs3 2.0 sets no
- * connect timeout on its curl handles (a black-holed endpoint would hang for
- * minutes): the loop enforces cfg->timeout_ms as an inactivity limit. A
+ * poll() (curl_multi_poll on the context's curl multi handle), rather than
+ * libs3's blocking mode, because libs3 2.0 sets no connect timeout on its
+ * curl handles (a black-holed endpoint would hang for minutes): the loop
+ * enforces cfg->timeout_ms as an inactivity limit. Not select(): libs3's
+ * only wait API is S3_get_request_context_fdsets, and curl_multi_fdset
+ * leaves out descriptors above 1023, so a process with many open files
+ * would crawl through its transfers by blind sleeps (see multi_of()). A
  * context per call keeps the calls thread-safe and shares nothing across
  * fork; the price is a new connection per request, which our few large
  * requests do not notice.
@@ -20,9 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+
+/* curl_multi_poll (poll() inside, no descriptor limit) came with curl 7.66. */
+#if LIBCURL_VERSION_NUM < 0x074200
+#error "common/s3.c needs libcurl 7.66 or later (curl_multi_poll)"
+#endif
 
 /* libs3.h declares `void S3_deinitialize();` without a prototype. */
 #pragma GCC diagnostic push
@@ -34,9 +44,7 @@
 
 #define CONTENT_TYPE_NDJSON "application/x-ndjson"
 #define USER_AGENT "event-horizon"
-/* How long to sleep when curl has no descriptor to wait on yet (curl's advice). */
-#define IDLE_POLL_MS 100
-/* Upper bound of one select(), so that the inactivity deadline is checked. */
+/* Upper bound of one wait, so that the inactivity deadline is checked. */
 #define MAX_WAIT_MS 1000
 
 struct eh_s3 {
@@ -267,40 +275,70 @@ static void start_request_locked(req_t *r, S3RequestContext *ctx)
     }
 }
 
-/* How long select() may sleep: curl's own timer, the idle poll and our deadline. */
-static int64_t wait_ms(S3RequestContext *ctx, int maxfd, int64_t deadline_ms)
+/*
+ * The curl multi handle that drives ctx's requests.
+ *
+ * libs3 2.0 has no accessor for it: its only wait API fills select() fd
+ * sets, which cannot hold a descriptor above 1023 (curl_multi_fdset leaves
+ * such a socket out, and the loop would be reduced to blind sleeps). Its
+ * opaque struct S3RequestContext is { CURLM *curlm; struct Request
+ * *requests; } (libs3's request_context.h; in Debian's libs3-2 2.0-4,
+ * S3_create_request_context mallocs 16 bytes and stores curl_multi_init()'s
+ * result at offset 0), so the handle is its first member. This pins us to
+ * that layout: check_multi() verifies it at start through a call curl
+ * validates itself, and a SigV4 backend on libcurl directly would own its
+ * handle and drop this. The handle belongs to the libcurl libs3 links,
+ * libcurl-gnutls.so.4; the Makefile links the same library, so our curl_*
+ * calls reach it (its CURL_GNUTLS_3 symbol versions keep another libcurl in
+ * the process from answering them).
+ */
+static CURLM *multi_of(S3RequestContext *ctx)
+{
+    CURLM *multi;
+    memcpy(&multi, (const void *)ctx, sizeof(multi));
+    return multi;
+}
+
+/* EH_OK when ctx's first member is a curl multi handle of our libcurl: curl checks its magic number. */
+static int check_multi(S3RequestContext *ctx)
+{
+    long timeout = 0;
+    CURLMcode mc = curl_multi_timeout(multi_of(ctx), &timeout);
+    if (mc != CURLM_OK) {
+        eh_log_error("s3: libs3's request context holds no curl multi handle we can use (%s); this build expects "
+                     "libs3 2.0 linked with libcurl-gnutls.so.4",
+                     curl_multi_strerror(mc));
+        return EH_ERR;
+    }
+    return EH_OK;
+}
+
+/* How long one wait may sleep: curl's own timer, MAX_WAIT_MS and our deadline. */
+static int wait_ms(S3RequestContext *ctx, int64_t deadline_ms)
 {
     int64_t wait = S3_get_request_context_timeout(ctx);
     if (wait < 0 || wait > MAX_WAIT_MS)
         wait = MAX_WAIT_MS;
-    /* No descriptor yet (or only ones select() cannot hold): poll rather than sleep blind. */
-    if (maxfd < 0 && wait > IDLE_POLL_MS)
-        wait = IDLE_POLL_MS;
     if (deadline_ms > 0) {
         int64_t left = deadline_ms - now_ms();
         if (left < wait)
             wait = left < 0 ? 0 : left;
     }
-    return wait;
+    return (int)wait;
 }
 
-/* Waits for curl's descriptors; false when the loop must stop (r->loop_status says why). */
+/*
+ * Waits with poll() for curl's descriptors, whatever their numbers, or for
+ * curl's next timer; false when the loop must stop (r->loop_status says why).
+ * curl_multi_poll also sleeps when curl has no descriptor yet, up to curl's
+ * timer, so there is no blind fixed sleep. EINTR is no error there.
+ */
 static bool wait_for_io(req_t *r, S3RequestContext *ctx, int64_t deadline_ms)
 {
-    fd_set rfds, wfds, efds;
-    FD_ZERO(&rfds);
-    FD_ZERO(&wfds);
-    FD_ZERO(&efds);
-    int maxfd = -1;
-    S3Status st = S3_get_request_context_fdsets(ctx, &rfds, &wfds, &efds, &maxfd);
-    if (st != S3StatusOK) {
-        r->loop_status = st;
-        return false;
-    }
-    int64_t wait = wait_ms(ctx, maxfd, deadline_ms);
-    struct timeval tv = {.tv_sec = (time_t)(wait / 1000), .tv_usec = (suseconds_t)(wait % 1000) * 1000};
-    if (select(maxfd + 1, &rfds, &wfds, &efds, &tv) < 0 && errno != EINTR) {
-        eh_log_errno(EH_LOG_ERROR, errno, "s3: select");
+    int numfds = 0;
+    CURLMcode mc = curl_multi_poll(multi_of(ctx), NULL, 0, wait_ms(ctx, deadline_ms), &numfds);
+    if (mc != CURLM_OK) {
+        eh_log_error("s3: curl_multi_poll: %s", curl_multi_strerror(mc));
         r->loop_status = S3StatusInternalError;
         return false;
     }
@@ -581,7 +619,19 @@ int eh_s3_global_init(void)
         eh_log_error("s3: S3_initialize failed: %s", S3_get_status_name(st));
         return EH_ERR;
     }
-    return EH_OK;
+    /* Once, before any request: wait_for_io() relies on the context's layout (multi_of()). */
+    S3RequestContext *ctx = NULL;
+    st = S3_create_request_context(&ctx);
+    if (st != S3StatusOK) {
+        eh_log_error("s3: S3_create_request_context failed: %s", S3_get_status_name(st));
+        S3_deinitialize();
+        return EH_ERR;
+    }
+    int rc = check_multi(ctx);
+    S3_destroy_request_context(ctx);
+    if (rc != EH_OK)
+        S3_deinitialize();
+    return rc;
 }
 
 void eh_s3_global_cleanup(void)

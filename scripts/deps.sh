@@ -19,6 +19,8 @@ APT_PACKAGES=(
     build-essential pkg-config
     libmicrohttpd-dev libwebsockets-dev librabbitmq-dev libs3-dev libpq-dev
     libjansson-dev libcmocka-dev libssl-dev libcurl4-openssl-dev
+    # common/s3.c calls the libcurl that libs3 links (curl's headers come from libcurl4-openssl-dev)
+    libcurl3-gnutls
     # local services (scripts/services.sh)
     postgresql rabbitmq-server
     # in front and beside: nginx as the entry point, Prometheus and its PostgreSQL exporter
@@ -39,7 +41,7 @@ case "$EH_DEPS" in
     all) ;;
     build)
         APT_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libwebsockets-dev librabbitmq-dev libs3-dev
-            libpq-dev libjansson-dev libssl-dev libcurl4-openssl-dev)
+            libpq-dev libjansson-dev libssl-dev libcurl4-openssl-dev libcurl3-gnutls)
         ;;
     *) eh_die "EH_DEPS must be all or build, not '$EH_DEPS'" ;;
 esac
