@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@
 #include "timefmt.h"
 
 #define BIG_SIZE (50u * 1024u * 1024u)
+#define HIGH_FD_SIZE (4u * 1024u * 1024u)
 #define RSS_GROWTH_LIMIT_KB (16 * 1024)
 
 typedef struct fixture {
@@ -409,6 +412,83 @@ static void put_head_get_roundtrip(void **state)
     assert_int_equal(eh_s3_delete(fx.s3, key, &err), EH_OK);
 }
 
+/*
+ * With every descriptor up to 1100 taken, curl's sockets are above
+ * FD_SETSIZE (1024), which select() cannot wait on: curl_multi_fdset leaves
+ * them out, and the old wait fell back to 100 ms sleeps per step. Each call
+ * must still work, and at the speed of a wait on the socket: 20 HEADs of a
+ * few steps each would take several seconds with blind sleeps.
+ */
+static void descriptors_above_1023_work(void **state)
+{
+    (void)state;
+    struct rlimit saved, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rl = saved;
+    if (rl.rlim_cur < 4096) {
+        rl.rlim_cur = 4096;
+        if (rl.rlim_max < rl.rlim_cur)
+            rl.rlim_max = rl.rlim_cur; /* needs CAP_SYS_RESOURCE */
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            skip();
+    }
+    static int fillers[1200];
+    int n = 0;
+    for (;;) {
+        assert_true(n < (int)EH_ARRAY_LEN(fillers));
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        fillers[n++] = fd;
+        if (fd >= 1100)
+            break;
+    }
+    /* Descriptors are handed out lowest first: whatever opens now lands above 1100. */
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(probe > 1100);
+    assert_int_equal(close(probe), 0);
+
+    char key[160];
+    key_of(key, sizeof(key), "highfd.jsonl");
+    int fd = temp_fd_generated(HIGH_FD_SIZE);
+    eh_s3_error_t err = {0};
+    int64_t t0 = eh_time_mono_ms();
+    assert_int_equal(eh_s3_put_fd(fx.s3, key, fd, HIGH_FD_SIZE, &err), EH_OK);
+    int64_t put_ms = eh_time_mono_ms() - t0;
+    assert_int_equal(close(fd), 0);
+
+    verifier_t v = {0};
+    t0 = eh_time_mono_ms();
+    assert_int_equal(eh_s3_get(fx.s3, key, 0, 0, verify_cb, &v, &err), EH_OK);
+    int64_t get_ms = eh_time_mono_ms() - t0;
+    assert_int_equal(v.off, HIGH_FD_SIZE);
+    assert_int_equal(v.mismatches, 0);
+
+    t0 = eh_time_mono_ms();
+    for (int i = 0; i < 20; i++) {
+        uint64_t size = 0;
+        assert_int_equal(eh_s3_head(fx.s3, key, &size, &err), EH_OK);
+        assert_int_equal(size, HIGH_FD_SIZE);
+    }
+    int64_t heads_ms = eh_time_mono_ms() - t0;
+
+    t0 = eh_time_mono_ms();
+    assert_int_equal(eh_s3_delete(fx.s3, key, &err), EH_OK);
+    int64_t delete_ms = eh_time_mono_ms() - t0;
+    assert_int_equal(eh_s3_head(fx.s3, key, NULL, &err), EH_DECLINED);
+    print_message("[ INFO     ] above fd 1023: 4 MiB put %" PRId64 " ms, get %" PRId64 " ms, 20 heads %" PRId64
+                  " ms, delete %" PRId64 " ms\n",
+                  put_ms, get_ms, heads_ms, delete_ms);
+    /* Generous bounds (a loaded machine, sanitizers): the point is that no step waits blind. */
+    assert_true(put_ms < 3000);
+    assert_true(get_ms < 2000);
+    assert_true(heads_ms < 2000);
+    assert_true(delete_ms < 1000);
+
+    for (int i = 0; i < n; i++)
+        assert_int_equal(close(fillers[i]), 0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
 static void put_from_an_offset_sends_the_rest(void **state)
 {
     (void)state;
@@ -723,6 +803,7 @@ int main(void)
         cmocka_unit_test(ensure_bucket_is_idempotent),
         cmocka_unit_test(ensure_bucket_creates_a_missing_bucket),
         cmocka_unit_test(put_head_get_roundtrip),
+        cmocka_unit_test(descriptors_above_1023_work),
         cmocka_unit_test(put_from_an_offset_sends_the_rest),
         cmocka_unit_test(get_of_a_missing_key_is_declined),
         cmocka_unit_test(delete_of_a_missing_key_is_ok),
