@@ -14,7 +14,8 @@
  * requests do not notice.
  *
  * libs3 2.0 does not report the HTTP status line, and turns S3's error code
- * into an S3Status: http_status and code are derived from that status.
+ * into an S3Status: http_status and code are derived from that status. Nor
+ * does it show Content-Range: a ranged GET is checked by its Content-Length.
  */
 #include "s3.h"
 
@@ -86,6 +87,7 @@ typedef struct req {
     int cb_rc; /* the data callback's code when it aborted the GET */
     uint64_t delivered;
     uint64_t content_length; /* from the response headers; 0 when not given */
+    bool range_ignored;      /* a ranged GET's answer announced more bytes than the range holds */
     /* head */
     uint64_t size;
 } req_t;
@@ -126,14 +128,29 @@ static const char *op_name(op_t op)
 
 /* ---- libs3 callbacks ---------------------------------------------------- */
 
+/*
+ * libs3 calls this for a 2xx answer once its headers are in, before any of
+ * the body. libs3 2.0 shows neither the status line nor Content-Range, so a
+ * ranged GET (byte_count > 0) is checked by its Content-Length: a server that
+ * ignored Range answers 200 with the whole object, and its body must not
+ * reach the caller as the range. Only a longer answer is refused: a shorter
+ * one is also what a server that honours Range sends for a range past the
+ * object's end (206, clipped), which the caller's byte count judges. 0 means
+ * no Content-Length (chunked): the caller's byte count is the only check.
+ */
 static S3Status on_properties(const S3ResponseProperties *props, void *ud)
 {
     req_t *r = ud;
     r->last_progress_ms = now_ms();
-    if (r->op == OP_HEAD)
+    if (r->op == OP_HEAD) {
         r->size = props->contentLength;
-    else if (r->op == OP_GET)
+    } else if (r->op == OP_GET) {
         r->content_length = props->contentLength;
+        if (r->get_count > 0 && props->contentLength > r->get_count) {
+            r->range_ignored = true;
+            return S3StatusAbortedByCallback;
+        }
+    }
     return S3StatusOK;
 }
 
@@ -524,6 +541,13 @@ static int finish(const req_t *r, eh_s3_error_t *err)
                  S3_get_status_name(r->loop_status));
         set_error(err, 0, S3_get_status_name(r->loop_status), msg);
         rc = EH_ERR;
+    } else if (r->status == S3StatusAbortedByCallback && r->op == OP_GET && r->range_ignored) {
+        snprintf(msg, sizeof(msg),
+                 "get %s: asked for %" PRIu64 " bytes from offset %" PRIu64 ", the answer announced %" PRIu64
+                 ": the server ignored the Range header",
+                 r->key, r->get_count, r->get_start, r->content_length);
+        set_error(err, 0, EH_S3_RANGE_NOT_HONOURED, msg);
+        rc = EH_ERR; /* the server's behaviour, not a passing fault: asking again gets the same answer */
     } else if (r->status == S3StatusAbortedByCallback && r->op == OP_GET) {
         snprintf(msg, sizeof(msg), "get %s: aborted by the data callback (%d)", r->key, r->cb_rc);
         set_error(err, 0, "AbortedByCallback", msg);

@@ -76,6 +76,13 @@ EH_MUST_CHECK int eh_s3_put_stream(eh_s3_t *s3, const char *key, uint64_t len, e
  * transfer that stays under 1 KiB/s for 15 s (EH_AGAIN), whoever is slow.
  */
 typedef int (*eh_s3_data_fn)(const char *data, size_t len, void *ud);
+/*
+ * err->code of a ranged GET (byte_count > 0) whose answer announced more
+ * bytes than the range holds: a server that ignored Range and sent the whole
+ * object. The GET is stopped before any byte reaches cb, and returns EH_ERR.
+ */
+#define EH_S3_RANGE_NOT_HONOURED "RangeNotHonoured"
+
 /* Streams byte_count bytes (0: to the end) from start through cb; memory stays flat. */
 EH_MUST_CHECK int eh_s3_get(eh_s3_t *s3, const char *key, uint64_t start, uint64_t byte_count, eh_s3_data_fn cb,
                             void *ud, eh_s3_error_t *err);

@@ -578,7 +578,9 @@ typedef struct chunk_sink {
 /*
  * libs3 2.0 shows neither the status line nor Content-Range, so a server
  * that ignored the Range header (a 200 with the whole object) is caught by
- * its byte count: more than the range asked aborts the GET at once.
+ * eh_s3_get from its Content-Length (EH_S3_RANGE_NOT_HONOURED). An answer
+ * without one (chunked) is caught here by its byte count: more than the
+ * range asked aborts the GET at once.
  */
 static int collect(const char *data, size_t len, void *ud)
 {
@@ -636,9 +638,12 @@ static int fetch_chunk(worker_job_t *r)
     chunk_sink_t sink = {.buf = &r->chunk, .want = (size_t)want, .overflow = false};
     int rc = eh_s3_get(r->conn->s3, r->claim.object_key, r->fed, want, collect, &sink, &err);
     r->s3_ms += eh_time_mono_ms() - t0;
-    if (sink.overflow) {
+    if (sink.overflow || (rc == EH_ERR && strcmp(err.code, EH_S3_RANGE_NOT_HONOURED) == 0)) {
         eh_buf_reset(&r->chunk);
-        set_fail(r, "storage answered a ranged read with more bytes than the range");
+        if (!sink.overflow)
+            eh_log_kv(EH_LOG_WARN, json_pack("{s:s, s:s}", "job_id", r->claim.job.id, "detail", err.message),
+                      "storage ignored the Range header of a ranged read");
+        set_fail(r, "storage ignored the Range header: a ranged read was answered with more bytes than the range");
         return RUN_FAIL;
     }
     if (rc != EH_OK) {

@@ -797,6 +797,56 @@ static void service_unavailable_is_again(void **state)
     assert_int_equal(canned_stop(&c), 1);
 }
 
+/*
+ * A server that ignores Range answers 200 with the whole object: the GET is
+ * refused from its Content-Length, before any byte reaches the callback, and
+ * not tried again (the same server would answer the same).
+ */
+static void ignored_range_is_refused_before_the_body(void **state)
+{
+    (void)state;
+    static const char whole[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+                                "0123456789012345678901234567890123456789012345678901234567890123456789"
+                                "012345678901234567890123456789";
+    canned_t c;
+    char endpoint[64];
+    eh_s3_t *s3 = canned_start(&c, whole, false, 2, endpoint, sizeof(endpoint));
+    sink_t sink = {.rc = EH_OK};
+    eh_s3_error_t err = {0};
+    assert_int_equal(eh_s3_get(s3, "k", 10, 20, sink_cb, &sink, &err), EH_ERR);
+    assert_int_equal(sink.calls, 0);
+    assert_string_equal(err.code, EH_S3_RANGE_NOT_HONOURED);
+    assert_non_null(strstr(err.message, "ignored the Range header"));
+    eh_s3_destroy(s3);
+    assert_int_equal(canned_stop(&c), 1);
+}
+
+/* The answers of a server that honours Range pass: the exact range, and a range clipped at the object's end. */
+static void honoured_range_passes(void **state)
+{
+    (void)state;
+    static const char exact[] = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 10-29/100\r\n"
+                                "Content-Length: 20\r\n\r\n01234567890123456789";
+    canned_t c;
+    char endpoint[64];
+    eh_s3_t *s3 = canned_start(&c, exact, false, 1, endpoint, sizeof(endpoint));
+    sink_t sink = {.rc = EH_OK};
+    eh_s3_error_t err = {0};
+    assert_int_equal(eh_s3_get(s3, "k", 10, 20, sink_cb, &sink, &err), EH_OK);
+    assert_int_equal(sink.len, 20);
+    eh_s3_destroy(s3);
+    assert_int_equal(canned_stop(&c), 1);
+
+    static const char clipped[] = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 90-99/100\r\n"
+                                  "Content-Length: 10\r\n\r\n0123456789";
+    s3 = canned_start(&c, clipped, false, 1, endpoint, sizeof(endpoint));
+    sink_t tail = {.rc = EH_OK};
+    assert_int_equal(eh_s3_get(s3, "k", 90, 20, sink_cb, &tail, &err), EH_OK);
+    assert_int_equal(tail.len, 10);
+    eh_s3_destroy(s3);
+    assert_int_equal(canned_stop(&c), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +869,8 @@ int main(void)
         cmocka_unit_test(empty_reply_is_retried_once_then_again),
         cmocka_unit_test(put_is_retried_once_from_a_file_not_from_a_pipe),
         cmocka_unit_test(service_unavailable_is_again),
+        cmocka_unit_test(ignored_range_is_refused_before_the_body),
+        cmocka_unit_test(honoured_range_passes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
