@@ -37,8 +37,12 @@ static const cf_row_t rows[] = {
      "threads serving HTTP requests (each may wait on PostgreSQL; uploads finish on threads of their own)", NULL},
     {"EH_HTTP_TIMEOUT_S", CF_INT, 1, 3600, "60", OFF(http_timeout_s), false,
      "an idle HTTP connection is closed after this many seconds", NULL},
-    {"EH_SHUTDOWN_GRACE_MS", CF_INT, 0, 600000, "10000", OFF(shutdown_grace_ms), false,
-     "time given to in-flight requests and batches at shutdown", NULL},
+    {"EH_SHUTDOWN_TIMEOUT_S", CF_INT, 0, 600, "10", OFF(shutdown_timeout_s), false,
+     "on SIGTERM, in-flight requests and batches are drained for at most this many seconds, then the process stops",
+     NULL},
+    /* Computed default: after EH_SHUTDOWN_TIMEOUT_S's row (computed_default()). */
+    {"EH_SHUTDOWN_GRACE_MS", CF_INT, 0, 600000, NULL, OFF(shutdown_grace_ms), false,
+     "deprecated: EH_SHUTDOWN_TIMEOUT_S in milliseconds; when set, it wins over EH_SHUTDOWN_TIMEOUT_S", NULL},
     {"EH_SPOOL_DIR", CF_STRING, 0, 0, "/tmp", OFF(spool_dir), false, "folder where uploads are spooled", NULL},
     {"EH_MAX_UPLOAD_BYTES", CF_INT, 1, 5 * GIB, "1073741824", OFF(max_upload_bytes), false,
      "largest accepted file, in bytes (libs3's single PUT allows 5 GiB)", NULL},
@@ -161,6 +165,32 @@ static int default_workers(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+}
+
+/*
+ * The value of a row whose default is computed at load (def NULL), from the
+ * machine or from rows loaded before it.
+ *
+ * EH_SHUTDOWN_GRACE_MS was the drain's bound before EH_SHUTDOWN_TIMEOUT_S
+ * named it in seconds. Unset, it follows EH_SHUTDOWN_TIMEOUT_S. Set, it
+ * wins, and is not an error when both are: deployments and tests that tuned
+ * it keep their exact bound while the new name is rolled out around them,
+ * and it is the finer of the two (sub-second bounds). eh_config_log warns.
+ */
+static void computed_default(const cf_row_t *r, const eh_config_t *cfg, char *out, size_t len)
+{
+    if (strcmp(r->name, "EH_SHUTDOWN_GRACE_MS") == 0)
+        snprintf(out, len, "%lld", (long long)cfg->shutdown_timeout_s * 1000);
+    else
+        snprintf(out, len, "%d", default_workers());
+}
+
+/* How --help (long) and the README table show a computed default. */
+static const char *computed_label(const cf_row_t *r, bool long_form)
+{
+    if (strcmp(r->name, "EH_SHUTDOWN_GRACE_MS") == 0)
+        return long_form ? "unset: EH_SHUTDOWN_TIMEOUT_S * 1000" : "unset";
+    return long_form ? "number of CPUs" : "CPUs";
 }
 
 static bool scheme_ok(const char *url, const char *schemes)
@@ -291,9 +321,11 @@ int eh_config_load_from(eh_config_t *cfg, eh_config_getter_fn get, void *ud, cha
         if (v == NULL) {
             v = r->def;
             if (v == NULL) {
-                snprintf(computed, sizeof(computed), "%d", default_workers());
+                computed_default(r, cfg, computed, sizeof(computed));
                 v = computed;
             }
+        } else if (r->offset == OFF(shutdown_grace_ms)) {
+            cfg->shutdown_grace_ms_set = true;
         }
         if (parse_row(r, v, cfg, err, errlen) != EH_OK) {
             eh_config_free(cfg);
@@ -425,6 +457,10 @@ void eh_config_log(const eh_config_t *cfg)
         json_object_set_new(fields, r->name, v);
     }
     eh_log_kv(EH_LOG_INFO, json_pack("{s:o}", "config", fields), "effective configuration");
+    if (cfg->shutdown_grace_ms_set)
+        eh_log_warn("EH_SHUTDOWN_GRACE_MS is deprecated (its %lld ms win over EH_SHUTDOWN_TIMEOUT_S): set "
+                    "EH_SHUTDOWN_TIMEOUT_S instead",
+                    (long long)cfg->shutdown_grace_ms);
 }
 
 void eh_config_print_help(FILE *out)
@@ -432,7 +468,7 @@ void eh_config_print_help(FILE *out)
     fprintf(out, "Environment variables:\n");
     for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++)
         fprintf(out, "  %-24s %s (default: %s)\n", rows[i].name, rows[i].help,
-                rows[i].def ? rows[i].def : "number of CPUs");
+                rows[i].def ? rows[i].def : computed_label(&rows[i], true));
 }
 
 void eh_config_print_markdown(FILE *out)
@@ -441,9 +477,9 @@ void eh_config_print_markdown(FILE *out)
     for (size_t i = 0; i < EH_ARRAY_LEN(rows); i++) {
         const cf_row_t *r = &rows[i];
         if (r->type == CF_INT && r->max > r->min)
-            fprintf(out, "| `%s` | `%s` | %s (%lld to %lld) |\n", r->name, r->def ? r->def : "CPUs", r->help,
-                    (long long)r->min, (long long)r->max);
+            fprintf(out, "| `%s` | `%s` | %s (%lld to %lld) |\n", r->name, r->def ? r->def : computed_label(r, false),
+                    r->help, (long long)r->min, (long long)r->max);
         else
-            fprintf(out, "| `%s` | `%s` | %s |\n", r->name, r->def ? r->def : "CPUs", r->help);
+            fprintf(out, "| `%s` | `%s` | %s |\n", r->name, r->def ? r->def : computed_label(r, false), r->help);
     }
 }

@@ -8,6 +8,7 @@
 #ifndef EH_CONFIG_H
 #define EH_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "eh.h"
@@ -20,7 +21,9 @@ typedef struct eh_config {
     int64_t http_max_per_ip;
     int64_t http_threads;
     int64_t http_timeout_s;
-    int64_t shutdown_grace_ms;
+    int64_t shutdown_timeout_s; /* EH_SHUTDOWN_TIMEOUT_S, as set; the binaries read shutdown_grace_ms */
+    int64_t shutdown_grace_ms;  /* the drain's bound: EH_SHUTDOWN_GRACE_MS if set, else shutdown_timeout_s * 1000 */
+    bool shutdown_grace_ms_set; /* the deprecated EH_SHUTDOWN_GRACE_MS was given (eh_config_log warns) */
     char *spool_dir;
     int64_t max_upload_bytes;
     /* services */

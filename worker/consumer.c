@@ -22,7 +22,7 @@
  * back to the end of the queue.
  *
  * Stop (SIGTERM): no more messages; every job commits its batch and is
- * given back, within EH_SHUTDOWN_GRACE_MS; whatever could not be given back
+ * given back, within EH_SHUTDOWN_TIMEOUT_S; whatever could not be given back
  * in time keeps its lease until it runs out (the reaper requeues it).
  */
 #include <stdio.h>

@@ -19,8 +19,8 @@ import pika
 import pytest
 import requests
 
-from conftest import (BIN_DIR, amqp_params, base_env, job_row, query, queue_get_all, s3_get, s3_keys, upload,
-                      wait_for)
+from conftest import (BIN_DIR, amqp_params, auth_headers, base_env, job_row, query, queue_get_all, s3_get, s3_keys,
+                      upload, wait_for)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 QUIET = {"EH_REPUBLISH_AFTER_MS": 600000}
@@ -417,6 +417,31 @@ def test_sigterm_lets_an_upload_in_flight_finish(start_api):
     assert s3_get(f"uploads/{r.json()['job_id']}.jsonl") == row * 4000
     with pytest.raises(requests.ConnectionError):
         requests.get(api.url + "/healthz", timeout=2)
+
+
+def test_sigterm_drains_for_at_most_the_shutdown_timeout(start_api):
+    """An upload that stalls mid-body never finishes: SIGTERM waits EH_SHUTDOWN_TIMEOUT_S for it, then stops."""
+    api = start_api(EH_SHUTDOWN_TIMEOUT_S=1, **QUIET)
+    head = "".join(f"{k}: {v}\r\n" for k, v in auth_headers(api).items())
+    part = (b"--BoUnDaRy\r\n" + file_part("a.jsonl", b"")[0].encode() + b"\r\n\r\n"
+            + (line(1) + "\n").encode() * 100)
+    s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+    try:
+        s.sendall(("POST /api/v1/files/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head +
+                   "Content-Type: multipart/form-data; boundary=BoUnDaRy\r\n"
+                   "Content-Length: 10000000\r\n\r\n").encode() + part)
+        time.sleep(0.3)  # the request is in flight: its head and part of its body are in
+        t0 = time.monotonic()
+        api.signal(signal.SIGTERM)
+        assert api.proc.wait(timeout=20) == 0
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+    # It waited for the upload (about 1 s), and no longer than the bound allows (slack for the sanitizers).
+    assert 0.9 <= took < 4.0, took
+    assert any(l.get("msg", "").startswith("1 request(s) still running") for l in api.json_lines()), \
+        api.output()[-3000:]
+    assert not any("EH_SHUTDOWN_GRACE_MS is deprecated" in l.get("msg", "") for l in api.json_lines())
 
 
 def _accepted_line(api, job_id):

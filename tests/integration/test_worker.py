@@ -168,7 +168,7 @@ def test_progress_events_cover_every_step(start_worker, db, events):
 
 def test_sigterm_mid_job_commits_and_gives_the_job_back(start_worker, db):
     total = 400
-    w = start_worker(EH_LINE_DELAY_MAX_MS=10, EH_BATCH_MS=100, EH_SHUTDOWN_GRACE_MS=5000)
+    w = start_worker(EH_LINE_DELAY_MAX_MS=10, EH_BATCH_MS=100, EH_SHUTDOWN_TIMEOUT_S=5)
     data = "".join(log_line(i) + "\n" for i in range(1, total + 1))
     job_id = create_job(db, data)
     wait_for(lambda: (job_row(db, job_id)["lines_processed"] or 0) >= 50, 30, what="some progress")
@@ -188,6 +188,22 @@ def test_sigterm_mid_job_commits_and_gives_the_job_back(start_worker, db):
     row = wait_job(db, job_id, timeout=60)
     assert row["status"] == "completed" and row["entries_ingested"] == total and row["attempts"] == 1
     assert sorted(entries_of(db, job_id)) == list(range(1, total + 1))
+
+
+def test_sigterm_stops_within_the_shutdown_timeout(start_worker):
+    """A child that cannot drain (stopped) is killed once EH_SHUTDOWN_TIMEOUT_S is over, and the supervisor ends."""
+    w = start_worker(EH_WORKERS=1, EH_SHUTDOWN_TIMEOUT_S=1)
+    wait_worker_ready(w, 1)
+    children = worker_children(w)
+    assert len(children) == 2  # the consumer and the reaper
+    for pid in children:
+        os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    code = w.stop(signal.SIGTERM, timeout=20)
+    took = time.monotonic() - t0
+    assert 0.9 <= took < 4.0, took
+    assert any(l.get("msg", "").startswith("grace period over") for l in w.json_lines()), w.output()[-3000:]
+    assert code == 0, w.output()[-3000:]
 
 
 def test_supervisor_respawns_a_dead_child(start_worker, db):

@@ -177,7 +177,7 @@ def test_a_job_cancelled_mid_run_is_dropped_at_the_next_batch(start_worker, db):
 def test_sigterm_gives_back_every_job_in_flight(start_worker, db):
     """SIGTERM with 20 jobs in flight: each commits its batch and is queued again, nothing half-written."""
     n = 400
-    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=20, EH_BATCH_MS=100, EH_SHUTDOWN_GRACE_MS=8000)
+    w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=20, EH_BATCH_MS=100, EH_SHUTDOWN_TIMEOUT_S=8)
     wait_worker_ready(w, 1)
     jobs = [create_job(db, "".join(log_line(i) + "\n" for i in range(1, n + 1))) for _ in range(20)]
     wait_for(lambda: all(job_row(db, j)["lines_processed"] > 0 for j in jobs), 30, what="every job under way")

@@ -103,6 +103,41 @@ typedef struct {
     const char *name, *value, *expect_in_error;
 } bad_case_t;
 
+/* EH_SHUTDOWN_TIMEOUT_S bounds the drain; the deprecated EH_SHUTDOWN_GRACE_MS, when set, wins. */
+static void shutdown_timeout_and_its_deprecated_override(void **state)
+{
+    (void)state;
+    eh_config_t cfg;
+    char err[256] = "";
+    assert_int_equal(load(NULL, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.shutdown_timeout_s, 10);
+    assert_int_equal(cfg.shutdown_grace_ms, 10000);
+    assert_false(cfg.shutdown_grace_ms_set);
+    eh_config_free(&cfg);
+
+    const char *seconds[] = {"EH_SHUTDOWN_TIMEOUT_S", "1", NULL};
+    assert_int_equal(load(seconds, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.shutdown_grace_ms, 1000);
+    assert_false(cfg.shutdown_grace_ms_set);
+    eh_config_free(&cfg);
+
+    const char *old_name[] = {"EH_SHUTDOWN_GRACE_MS", "2500", NULL};
+    assert_int_equal(load(old_name, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.shutdown_grace_ms, 2500);
+    assert_true(cfg.shutdown_grace_ms_set);
+    eh_config_free(&cfg);
+
+    const char *both[] = {"EH_SHUTDOWN_TIMEOUT_S", "30", "EH_SHUTDOWN_GRACE_MS", "250", NULL};
+    assert_int_equal(load(both, &cfg, err, sizeof(err)), EH_OK);
+    assert_int_equal(cfg.shutdown_timeout_s, 30);
+    assert_int_equal(cfg.shutdown_grace_ms, 250);
+    eh_config_free(&cfg);
+
+    const char *too_long[] = {"EH_SHUTDOWN_TIMEOUT_S", "601", NULL};
+    assert_int_equal(load(too_long, &cfg, err, sizeof(err)), EH_ERR);
+    assert_non_null(strstr(err, "EH_SHUTDOWN_TIMEOUT_S"));
+}
+
 static void bad_values_name_the_variable(void **state)
 {
     (void)state;
@@ -174,6 +209,7 @@ int main(void)
         cmocka_unit_test(defaults_apply),
         cmocka_unit_test(values_override_defaults),
         cmocka_unit_test(bad_values_name_the_variable),
+        cmocka_unit_test(shutdown_timeout_and_its_deprecated_override),
         cmocka_unit_test(url_secret_is_not_in_the_error),
         cmocka_unit_test(identity_settings),
         cmocka_unit_test(url_secrets_are_masked),
