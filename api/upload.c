@@ -369,6 +369,7 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
         return MHD_NO;
     up->ctx = ctx;
     up->rq = rq;
+    up->conn = c;
     up->fd = -1;
     up->sock = -1;
     atomic_init(&up->refusal_written, false);
@@ -508,5 +509,6 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
     *size = 0;
     if (up->err_status != 0)
         return refuse(c, up);
+    upload_store_pace(up); /* after the refusal check: a connection is suspended by one owner at a time */
     return MHD_YES;
 }

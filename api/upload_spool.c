@@ -47,6 +47,14 @@ bool upload_spool_charge(api_upload_t *up, uint64_t target)
     return true;
 }
 
+void upload_spool_uncharge(api_upload_t *up)
+{
+    if (up->charged > up->spooled) {
+        atomic_fetch_sub(&budget_used, up->charged - up->spooled);
+        up->charged = up->spooled;
+    }
+}
+
 static void spool_full(api_upload_t *up)
 {
     upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full", "the server's upload spool is full; retry later");
@@ -149,7 +157,25 @@ static int spool_append(api_upload_t *up, const char *p, size_t n)
     if (write_all(up, p, n) != EH_OK)
         return EH_ERR;
     up->spooled += n;
-    upload_store_on_disk(up);
+    return EH_OK;
+}
+
+int upload_spool_put(api_upload_t *up, const char *p, size_t n)
+{
+    return spool_append(up, p, n);
+}
+
+int upload_spool_restart(api_upload_t *up)
+{
+    if (up->fd < 0 || ftruncate(up->fd, 0) != 0 || lseek(up->fd, 0, SEEK_SET) != 0) {
+        if (up->fd >= 0)
+            eh_log_errno(EH_LOG_ERROR, errno, "empty the spool file");
+        upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_unavailable",
+                         "the upload cannot be spooled right now");
+        return EH_ERR;
+    }
+    up->spooled = 0;
+    up->wlen = 0;
     return EH_OK;
 }
 
@@ -291,6 +317,14 @@ static enum MHD_Result file_data(api_upload_t *up, const char *data, size_t size
         upload_set_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot digest the file");
         return MHD_NO;
     }
+    if (up->stream == NULL && upload_store_may_stream(up)) {
+        /* Everything so far goes to the spool file first: the PUT reads it from there, then the ring. */
+        if (spool_flush(up) != EH_OK)
+            return MHD_NO;
+        upload_store_start_stream(up);
+    }
+    if (up->stream != NULL)
+        return upload_store_push(up, data, size) == EH_OK ? MHD_YES : MHD_NO;
     return spool_write(up, data, size) == EH_OK ? MHD_YES : MHD_NO;
 }
 
