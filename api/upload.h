@@ -23,10 +23,10 @@
 #include <stdatomic.h>
 
 #include "api.h"
+#include "multipart.h"
 #include "splitter.h"
 #include "validate.h"
 
-#define UPLOAD_BOUNDARY_MAX 70 /* RFC 2046 */
 #define UPLOAD_IDEM_KEY_MAX 255
 #define UPLOAD_DRY_RUN_ERRORS 100
 /* File bytes past the length told from the framing that a streamed upload keeps (a well-formed body has at most 2). */
@@ -53,7 +53,8 @@ typedef struct api_upload {
     struct MHD_Connection *conn;
     int stage;
     bool dry_run;
-    struct MHD_PostProcessor *pp;
+    api_multipart_t mp; /* the body's parser, once mp_ready */
+    bool mp_ready;
 
     /* ---- spool stage ---- */
     int fd;     /* spool; -1 until the file part starts (and for a dry run) */
@@ -66,7 +67,6 @@ typedef struct api_upload {
     char last; /* last byte of the file */
     int file_parts;
     bool in_file; /* the part being delivered is the file */
-    uint64_t part_bytes;
     char file_name[API_FILE_NAME_MAX + 1];
     api_sniff_t sniff;
     upload_dry_run_t dry;
@@ -82,7 +82,7 @@ typedef struct api_upload {
 
     /* ---- store stage ---- */
     uint64_t declared; /* Content-Length; 0 when absent */
-    char boundary[UPLOAD_BOUNDARY_MAX + 1];
+    char boundary[API_MULTIPART_BOUNDARY_MAX + 1];
     uint64_t predicted; /* the file's length told from the framing; 0: unknown */
     uint64_t spooled;   /* bytes of the file written to the spool file (only the first ones when streamed) */
     bool stream_tried;
@@ -114,10 +114,8 @@ void upload_answer_error(api_upload_t *up, int status, const char *code, const c
 /* ---- upload_spool.c ---- */
 /* Sets up what the spool stage needs (post processor callbacks, sniff, budget, dry run). EH_OK or EH_ERR. */
 EH_MUST_CHECK int upload_spool_init(api_upload_t *up);
-/* libmicrohttpd's post-processor callback: one chunk of one multipart field. */
-enum MHD_Result upload_spool_on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                     const char *content_type, const char *transfer_encoding, const char *data,
-                                     uint64_t off, size_t size);
+/* What the body's multipart parser calls back with (the file part goes to the spool stage). */
+extern const api_multipart_callbacks_t upload_spool_parts;
 /* The body has arrived whole: flushes the spool and settles the digest. EH_OK or answer set. */
 EH_MUST_CHECK int upload_spool_finish(api_upload_t *up);
 /* Closes the spool file (its blocks are freed) and gives the budget back. */
