@@ -274,14 +274,44 @@ void api_offload_drain(api_offload_t *o);
 
 typedef struct api_put_stream api_put_stream_t;
 
-/* Starts a thread that PUTs exactly len bytes of the spool file fd under key as they are flushed; NULL if none. */
-api_put_stream_t *api_put_stream_start(eh_s3_t *s3, const char *key, int fd, uint64_t len);
-/* The first flushed bytes of the file are on disk. */
-void api_put_stream_flushed(api_put_stream_t *ps, uint64_t flushed);
-/* Everything is flushed and checked: lets the last byte go and waits for the PUT. EH_OK or its error. */
+/*
+ * Starts a thread that PUTs exactly len bytes under key: the first
+ * prefix_len from the spool file fd, the rest as api_put_stream_push hands
+ * them over (through a bounded ring; conn is suspended while it is full).
+ * NULL when none could start (STREAMS_MAX rings in use, no memory, no
+ * thread): the upload is then stored after it has arrived.
+ */
+api_put_stream_t *api_put_stream_start(eh_s3_t *s3, const char *key, int fd, uint64_t prefix_len, uint64_t len,
+                                       struct MHD_Connection *conn);
+/*
+ * Hands over the next n bytes of the file, from conn's access handler only;
+ * bytes past len are not taken (the caller keeps them). EH_OK, or EH_ERR
+ * when the PUT has ended early (failed or cancelled).
+ */
+EH_MUST_CHECK int api_put_stream_push(api_put_stream_t *ps, const char *data, size_t n);
+/*
+ * At the end of an access handler call that pushed and will not answer:
+ * suspends conn while the ring is full (the PUT thread resumes it). Never
+ * called on a call that suspends conn otherwise (offload): a connection
+ * must not be suspended twice.
+ */
+void api_put_stream_pace(api_put_stream_t *ps);
+/* The length announced to S3. */
+uint64_t api_put_stream_length(const api_put_stream_t *ps);
+/*
+ * Everything is handed over and checked: pads a PUT that was handed fewer
+ * than len bytes with filler, lets the last byte go and waits for the PUT.
+ * EH_OK or its error.
+ */
 EH_MUST_CHECK int api_put_stream_commit(api_put_stream_t *ps, eh_s3_error_t *err);
 /* Cancels an uncommitted PUT and deletes what it may have left; frees. NULL is accepted. */
 void api_put_stream_destroy(api_put_stream_t *ps);
+/*
+ * At shutdown: ends every PUT in flight (their connections are resumed,
+ * their uploads refused) and waits up to timeout_ms for their uploads to be
+ * cleaned up, so that the daemon stops with no connection suspended.
+ */
+void api_put_stream_stop_all(int timeout_ms);
 
 /* ---- job_lookup.c: batched job status reads ---- */
 

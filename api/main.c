@@ -40,6 +40,8 @@
 #define S3_PROBE_IDLE_MS 2000
 #define READINESS_FIRST_WAIT_MS 5000
 #define HEALTHCHECK_TIMEOUT_S 3
+/* Streamed uploads still running after the grace period: time for their refusal (503) to be written. */
+#define STREAMS_STOP_MS 5000
 #define WS_CLOSE_GRACE_MS 2000 /* WebSocket clients answering our close (1001) at shutdown */
 
 static void usage(FILE *out)
@@ -236,7 +238,8 @@ out:
     api_listener_destroy(listener);
     api_ws_destroy(ws);
     if (daemon != NULL) {
-        api_offload_drain(ctx.offload); /* resumes every suspended connection */
+        api_put_stream_stop_all(STREAMS_STOP_MS); /* resumes the connections held while their ring is full */
+        api_offload_drain(ctx.offload);           /* resumes every other suspended connection */
         MHD_stop_daemon(daemon);
     }
     /* After the daemon (its requests count) and before the pools (its readiness gauges use them). */

@@ -36,7 +36,6 @@
 #include "timefmt.h"
 #include "upload.h"
 
-#define PP_BUFFER (64 * 1024)
 /* Room for the multipart framing around the file (boundaries, part headers, other small fields). */
 #define FRAMING_SLACK (64 * 1024)
 #define EARLY_SEND_MS 2000
@@ -98,9 +97,8 @@ void api_upload_destroy(api_upload_t *up)
 {
     if (up == NULL)
         return;
-    if (up->pp != NULL)
-        (void)MHD_destroy_post_processor(up->pp);
-    up->pp = NULL;
+    api_multipart_free(&up->mp);
+    up->mp_ready = false;
     /*
      * Closing a large spool file frees its blocks, and a streamed PUT must be
      * cancelled and its partial object deleted (an S3 round trip): neither
@@ -205,24 +203,6 @@ static enum MHD_Result refuse(struct MHD_Connection *c, api_upload_t *up)
 
 /* ---- telling the file's length from the framing ---- */
 
-/* The boundary parameter of a multipart Content-Type (quoted or not) into out; false when there is none. */
-static bool parse_boundary(const char *ct, char out[UPLOAD_BOUNDARY_MAX + 1])
-{
-    const char *b = strcasestr(ct, "boundary=");
-    if (b == NULL)
-        return false;
-    b += strlen("boundary=");
-    bool quoted = *b == '"';
-    if (quoted)
-        b++;
-    size_t n = quoted ? strcspn(b, "\"") : strcspn(b, "; \t");
-    if (n == 0 || n > UPLOAD_BOUNDARY_MAX)
-        return false;
-    memcpy(out, b, n);
-    out[n] = '\0';
-    return true;
-}
-
 /*
  * From the first chunk of the body: when it opens with the part of the field
  * "file" (no preamble), the file is Content-Length less that part's head and
@@ -242,6 +222,14 @@ static void predict_file_length(api_upload_t *up, const char *data, size_t size)
     uint64_t tail = 2 + 2 + blen + 2 + 2;
     if (up->declared > head + tail)
         up->predicted = up->declared - head - tail;
+}
+
+static void set_malformed(api_upload_t *up)
+{
+    const char *why = api_multipart_reason(&up->mp);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "malformed multipart/form-data (%s)", why != NULL ? why : "unreadable");
+    upload_set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart", msg);
 }
 
 /* ---- the first call: what the headers and the query decide ---- */
@@ -342,8 +330,11 @@ static int check_headers(struct MHD_Connection *c, api_upload_t *up)
                          "the upload must be multipart/form-data with the file in the field \"file\"");
         return EH_DECLINED;
     }
-    if (!parse_boundary(ct, up->boundary))
-        up->boundary[0] = '\0';
+    if (api_multipart_boundary(ct, up->boundary) != EH_OK) {
+        upload_set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
+                         "malformed multipart/form-data (no usable boundary)");
+        return EH_DECLINED;
+    }
     /*
      * A tenant at its quota is told before it sends the file (the record
      * stage's transaction still decides). Not a dry run (it makes no job),
@@ -369,6 +360,7 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
         return MHD_NO;
     up->ctx = ctx;
     up->rq = rq;
+    up->conn = c;
     up->fd = -1;
     up->sock = -1;
     atomic_init(&up->refusal_written, false);
@@ -378,12 +370,15 @@ enum MHD_Result api_upload_begin(api_ctx_t *ctx, struct MHD_Connection *c, api_r
         return refuse(c, up);
     if (upload_spool_init(up) != EH_OK)
         return MHD_NO;
-    up->pp = MHD_create_post_processor(c, PP_BUFFER, upload_spool_on_part, up);
-    if (up->pp == NULL) {
+    int rc = api_multipart_init(&up->mp, up->boundary, strlen(up->boundary), &upload_spool_parts, up);
+    if (rc == EH_DECLINED) {
         upload_set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
                          "malformed multipart/form-data (no usable boundary)");
         return refuse(c, up);
     }
+    if (rc != EH_OK)
+        return MHD_NO;
+    up->mp_ready = true;
     return MHD_YES;
 }
 
@@ -447,11 +442,10 @@ static enum MHD_Result refuse_at_end(struct MHD_Connection *c, api_request_t *rq
 
 static enum MHD_Result finish(api_ctx_t *ctx, struct MHD_Connection *c, api_request_t *rq, api_upload_t *up)
 {
-    enum MHD_Result clean = MHD_destroy_post_processor(up->pp);
-    up->pp = NULL;
+    int clean = api_multipart_finish(&up->mp);
     if (up->err_status != 0)
         return refuse_at_end(c, rq, up, up->err_status, up->err_code, up->err_msg);
-    if (clean != MHD_YES)
+    if (clean != EH_OK)
         return refuse_at_end(c, rq, up, MHD_HTTP_BAD_REQUEST, "invalid_multipart",
                              "malformed multipart/form-data (truncated or without its closing boundary)");
     if (up->file_parts == 0)
@@ -487,7 +481,7 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
         *size = 0; /* answered already (on the first call): nothing more to do */
         return MHD_YES;
     }
-    if (up == NULL || up->pp == NULL)
+    if (up == NULL || !up->mp_ready)
         return MHD_NO;
     if (*size == 0)
         return finish(ctx, c, rq, up);
@@ -503,10 +497,11 @@ enum MHD_Result api_upload_continue(api_ctx_t *ctx, struct MHD_Connection *c, ap
                up->body_bytes < (uint64_t)(elapsed_ms / 1000) * MIN_BODY_RATE)
         /* The idle timeout restarts with every byte: a client dripping its body would hold the connection forever. */
         upload_set_error(up, MHD_HTTP_REQUEST_TIMEOUT, "upload_too_slow", "the body arrives too slowly");
-    else if (MHD_post_process(up->pp, data, *size) != MHD_YES)
-        upload_set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart", "malformed multipart/form-data");
+    else if (api_multipart_feed(&up->mp, data, *size) != EH_OK)
+        set_malformed(up); /* a stop by the spool stage has set its own answer already */
     *size = 0;
     if (up->err_status != 0)
         return refuse(c, up);
+    upload_store_pace(up); /* after the refusal check: a connection is suspended by one owner at a time */
     return MHD_YES;
 }

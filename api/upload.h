@@ -23,12 +23,14 @@
 #include <stdatomic.h>
 
 #include "api.h"
+#include "multipart.h"
 #include "splitter.h"
 #include "validate.h"
 
-#define UPLOAD_BOUNDARY_MAX 70 /* RFC 2046 */
 #define UPLOAD_IDEM_KEY_MAX 255
 #define UPLOAD_DRY_RUN_ERRORS 100
+/* File bytes past the length told from the framing that a streamed upload keeps (a well-formed body has at most 2). */
+#define UPLOAD_OVERFLOW_MAX 256
 
 enum upload_stage {
     UPLOAD_RECEIVING,
@@ -48,9 +50,11 @@ typedef struct upload_dry_run {
 typedef struct api_upload {
     api_ctx_t *ctx;
     api_request_t *rq;
+    struct MHD_Connection *conn;
     int stage;
     bool dry_run;
-    struct MHD_PostProcessor *pp;
+    api_multipart_t mp; /* the body's parser, once mp_ready */
+    bool mp_ready;
 
     /* ---- spool stage ---- */
     int fd;     /* spool; -1 until the file part starts (and for a dry run) */
@@ -63,7 +67,6 @@ typedef struct api_upload {
     char last; /* last byte of the file */
     int file_parts;
     bool in_file; /* the part being delivered is the file */
-    uint64_t part_bytes;
     char file_name[API_FILE_NAME_MAX + 1];
     api_sniff_t sniff;
     upload_dry_run_t dry;
@@ -79,11 +82,15 @@ typedef struct api_upload {
 
     /* ---- store stage ---- */
     uint64_t declared; /* Content-Length; 0 when absent */
-    char boundary[UPLOAD_BOUNDARY_MAX + 1];
+    char boundary[API_MULTIPART_BOUNDARY_MAX + 1];
     uint64_t predicted; /* the file's length told from the framing; 0: unknown */
-    uint64_t spooled;   /* bytes of the file written to the spool file */
+    uint64_t spooled;   /* bytes of the file written to the spool file (only the first ones when streamed) */
     bool stream_tried;
-    api_put_stream_t *stream;
+    api_put_stream_t *stream;           /* the file past the spooled bytes goes here, not to the spool */
+    uint64_t streamed;                  /* bytes handed to the stream */
+    char overflow[UPLOAD_OVERFLOW_MAX]; /* file bytes past the stream's length */
+    size_t overflow_len;
+    bool streamed_put;           /* the object is the streamed PUT's (for the log) */
     char id[EH_UUID_STRLEN + 1]; /* the job's id, made when the PUT starts */
     char key[EH_OBJECT_KEY_MAX];
 
@@ -107,10 +114,8 @@ void upload_answer_error(api_upload_t *up, int status, const char *code, const c
 /* ---- upload_spool.c ---- */
 /* Sets up what the spool stage needs (post processor callbacks, sniff, budget, dry run). EH_OK or EH_ERR. */
 EH_MUST_CHECK int upload_spool_init(api_upload_t *up);
-/* libmicrohttpd's post-processor callback: one chunk of one multipart field. */
-enum MHD_Result upload_spool_on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                     const char *content_type, const char *transfer_encoding, const char *data,
-                                     uint64_t off, size_t size);
+/* What the body's multipart parser calls back with (the file part goes to the spool stage). */
+extern const api_multipart_callbacks_t upload_spool_parts;
 /* The body has arrived whole: flushes the spool and settles the digest. EH_OK or answer set. */
 EH_MUST_CHECK int upload_spool_finish(api_upload_t *up);
 /* Closes the spool file (its blocks are freed) and gives the budget back. */
@@ -123,10 +128,22 @@ void upload_spool_free(api_upload_t *up);
 uint64_t upload_spool_budget_used(void);
 /* Tries to take n more bytes of the budget; false when it would exceed EH_SPOOL_MAX_BYTES. */
 bool upload_spool_charge(api_upload_t *up, uint64_t n);
+/* Gives back the budget past what the spool holds (a streamed upload spools no more). */
+void upload_spool_uncharge(api_upload_t *up);
+/* Empties the spool file for a copy of the file. EH_OK, or EH_ERR with up->err_* set. */
+EH_MUST_CHECK int upload_spool_restart(api_upload_t *up);
+/* Appends n bytes to the spool file (charged to the budget). EH_OK, or EH_ERR with up->err_* set. */
+EH_MUST_CHECK int upload_spool_put(api_upload_t *up, const char *p, size_t n);
 
 /* ---- upload_store.c ---- */
-/* Told by the spool stage how much of the file is on disk: starts or feeds the streamed PUT. */
-void upload_store_on_disk(api_upload_t *up);
+/* Whether the file may be PUT while it arrives (long enough, its length told, sniffed as JSON lines). */
+bool upload_store_may_stream(const api_upload_t *up);
+/* Starts the streamed PUT once the spool holds everything received so far; the rest is pushed. */
+void upload_store_start_stream(api_upload_t *up);
+/* The next bytes of a streamed file (up->stream is set). EH_OK, or EH_ERR with the answer set. */
+EH_MUST_CHECK int upload_store_push(api_upload_t *up, const char *data, size_t n);
+/* At the end of an access handler call with data: holds the connection while the stream's ring is full. */
+void upload_store_pace(api_upload_t *up);
 /* Stores the spooled file under up->key (a streamed PUT committed, or one PUT of the spool). EH_OK or answer set. */
 EH_MUST_CHECK int upload_store_run(api_upload_t *up);
 /* Cancels a streamed PUT (deleting what it may have left); a committed one is only freed. */

@@ -30,7 +30,7 @@ void upload_announce_run(api_upload_t *up, int64_t receive_ms, int64_t put_ms)
               json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "job_id", job->id, "request_id",
                         up->rq->request_id, "file_name", job->file_name, "size_bytes", (json_int_t)job->size_bytes,
                         "lines_total", (json_int_t)job->lines_total, "published", published, "receive_ms",
-                        (json_int_t)receive_ms, "s3_put_wait_ms", (json_int_t)put_ms, "streamed", up->stream != NULL),
+                        (json_int_t)receive_ms, "s3_put_wait_ms", (json_int_t)put_ms, "streamed", up->streamed_put),
               published ? "upload accepted" : "upload accepted; the job will be published when the broker answers");
     snprintf(up->ans_location, sizeof(up->ans_location), "/api/v1/jobs/%s", job->id);
     upload_answer(up, MHD_HTTP_ACCEPTED, upload_announce_body(job));

@@ -47,6 +47,14 @@ bool upload_spool_charge(api_upload_t *up, uint64_t target)
     return true;
 }
 
+void upload_spool_uncharge(api_upload_t *up)
+{
+    if (up->charged > up->spooled) {
+        atomic_fetch_sub(&budget_used, up->charged - up->spooled);
+        up->charged = up->spooled;
+    }
+}
+
 static void spool_full(api_upload_t *up)
 {
     upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_full", "the server's upload spool is full; retry later");
@@ -149,7 +157,25 @@ static int spool_append(api_upload_t *up, const char *p, size_t n)
     if (write_all(up, p, n) != EH_OK)
         return EH_ERR;
     up->spooled += n;
-    upload_store_on_disk(up);
+    return EH_OK;
+}
+
+int upload_spool_put(api_upload_t *up, const char *p, size_t n)
+{
+    return spool_append(up, p, n);
+}
+
+int upload_spool_restart(api_upload_t *up)
+{
+    if (up->fd < 0 || ftruncate(up->fd, 0) != 0 || lseek(up->fd, 0, SEEK_SET) != 0) {
+        if (up->fd >= 0)
+            eh_log_errno(EH_LOG_ERROR, errno, "empty the spool file");
+        upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_unavailable",
+                         "the upload cannot be spooled right now");
+        return EH_ERR;
+    }
+    up->spooled = 0;
+    up->wlen = 0;
     return EH_OK;
 }
 
@@ -234,33 +260,33 @@ int upload_spool_init(api_upload_t *up)
     return EH_OK;
 }
 
-static enum MHD_Result start_file_part(api_upload_t *up, const char *filename)
+static int start_file_part(api_upload_t *up, const char *filename)
 {
     if (++up->file_parts > 1) {
         upload_set_error(up, MHD_HTTP_BAD_REQUEST, "invalid_multipart", "more than one file field");
-        return MHD_NO;
+        return EH_ERR;
     }
     if (filename == NULL) {
         upload_set_error(up, MHD_HTTP_BAD_REQUEST, "missing_file", "the file field carries no file (no filename)");
-        return MHD_NO;
+        return EH_ERR;
     }
     api_util_file_name(filename, up->file_name);
     if (!api_util_has_jsonl_ext(up->file_name)) {
         upload_set_error(up, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type",
                          "the file name must end in .jsonl or .ndjson");
-        return MHD_NO;
+        return EH_ERR;
     }
     up->in_file = true;
     if (up->dry_run)
-        return MHD_YES;
+        return EH_OK;
     up->wbuf = malloc(SPOOL_BUFFER);
     up->fd = up->wbuf != NULL ? spool_open(up->ctx->cfg->spool_dir) : -1;
     if (up->fd < 0) {
         upload_set_error(up, MHD_HTTP_SERVICE_UNAVAILABLE, "spool_unavailable",
                          "the upload cannot be spooled right now");
-        return MHD_NO;
+        return EH_ERR;
     }
-    return MHD_YES;
+    return EH_OK;
 }
 
 static void set_too_large(api_upload_t *up)
@@ -270,52 +296,64 @@ static void set_too_large(api_upload_t *up)
     upload_set_error(up, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", msg);
 }
 
-static enum MHD_Result file_data(api_upload_t *up, const char *data, size_t size)
+static int file_data(api_upload_t *up, const char *data, size_t size)
 {
     up->file_bytes += size;
-    up->part_bytes += size;
     if (up->file_bytes > (uint64_t)up->ctx->cfg->max_upload_bytes) {
         set_too_large(up);
-        return MHD_NO;
+        return EH_ERR;
     }
     if (api_sniff_feed(&up->sniff, data, size) < 0) {
         upload_set_error(up, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_content", up->sniff.reason);
-        return MHD_NO;
+        return EH_ERR;
     }
     for (const char *p = data, *end = data + size; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
         up->newlines++;
     up->last = data[size - 1];
     if (up->dry_run)
-        return dry_feed(up, data, size) == EH_OK ? MHD_YES : MHD_NO;
+        return dry_feed(up, data, size);
     if (up->sha != NULL && EVP_DigestUpdate(up->sha, data, size) != 1) {
         upload_set_error(up, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot digest the file");
-        return MHD_NO;
+        return EH_ERR;
     }
-    return spool_write(up, data, size) == EH_OK ? MHD_YES : MHD_NO;
+    if (up->stream == NULL && upload_store_may_stream(up)) {
+        /* Everything so far goes to the spool file first: the PUT reads it from there, then the ring. */
+        if (spool_flush(up) != EH_OK)
+            return EH_ERR;
+        upload_store_start_stream(up);
+    }
+    if (up->stream != NULL)
+        return upload_store_push(up, data, size);
+    return spool_write(up, data, size);
 }
 
-enum MHD_Result upload_spool_on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                     const char *content_type, const char *transfer_encoding, const char *data,
-                                     uint64_t off, size_t size)
+static int on_part_begin(void *ud, const api_multipart_part_t *part)
 {
-    EH_UNUSED(kind);
-    EH_UNUSED(content_type);
-    EH_UNUSED(transfer_encoding);
-    api_upload_t *up = cls;
-    if (key == NULL || strcmp(key, "file") != 0) {
-        up->in_file = false;
-        return MHD_YES; /* other fields are ignored */
-    }
-    /* A part's first chunk has offset 0 (possibly twice when the first call is empty). */
-    if (off == 0 && (up->file_parts == 0 || up->part_bytes > 0 || !up->in_file)) {
-        up->part_bytes = 0;
-        if (start_file_part(up, filename) != MHD_YES)
-            return MHD_NO;
-    }
-    if (size == 0)
-        return MHD_YES;
-    return file_data(up, data, size);
+    api_upload_t *up = ud;
+    up->in_file = strcmp(part->name, "file") == 0; /* other fields are ignored */
+    if (!up->in_file)
+        return EH_OK;
+    return start_file_part(up, part->filename);
 }
+
+static int on_part_data(void *ud, const api_multipart_part_t *part, const char *data, size_t len)
+{
+    EH_UNUSED(part);
+    api_upload_t *up = ud;
+    if (!up->in_file)
+        return EH_OK;
+    return file_data(up, data, len);
+}
+
+static int on_part_end(void *ud, const api_multipart_part_t *part)
+{
+    EH_UNUSED(part);
+    api_upload_t *up = ud;
+    up->in_file = false;
+    return EH_OK;
+}
+
+const api_multipart_callbacks_t upload_spool_parts = {on_part_begin, on_part_data, on_part_end};
 
 int upload_spool_finish(api_upload_t *up)
 {

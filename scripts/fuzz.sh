@@ -18,6 +18,7 @@ for bin in "$@"; do
     sniff_fuzz) seed=tests/fuzz/corpus-sniff; extra=() ;;
     json_scan_fuzz) seed=tests/fuzz/corpus-json; extra=(-dict=tests/fuzz/validate.dict) ;;
     gql_fuzz) seed=tests/fuzz/gql_corpus; extra=() ;;
+    multipart_fuzz) seed=tests/fuzz/corpus-multipart; extra=(-dict=tests/fuzz/multipart.dict) ;;
     *) echo "fuzz: no corpus known for $name" >&2; failed=1; continue ;;
     esac
     scratch=build/fuzz/corpus-${name%_fuzz}

@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO, auth_headers, errors_of, query, s3_keys, wait_for, wait_job
+from conftest import REPO, auth_headers, errors_of, query, s3_get, s3_keys, wait_for, wait_job
 
 QUIET = {"EH_REPUBLISH_AFTER_MS": 600000}
 UPLOAD = "/api/v1/files/upload"
@@ -402,3 +402,101 @@ def test_requests_client_reads_the_413_of_a_chunked_body(start_api, db, spool):
                        what="the refusal's log line (written once the lingering close ends)")
     assert refused[0]["body_bytes"] < 2 << 20, refused  # nothing past the limit was stored
     assert jobs_count(db) == 0
+
+
+# ---- the streamed PUT: the file past its first bytes goes through a bounded ring in memory -----------------
+
+def raw_upload(api, parts, total, between=None):
+    """POSTs a body given as a list of byte strings with Content-Length total; between(i) runs after part i.
+    Returns (status, parsed JSON body)."""
+    s = socket.create_connection(("127.0.0.1", api.port), timeout=60)
+    try:
+        s.sendall(f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=AB\r\n"
+                  f"Content-Length: {total}\r\nConnection: close\r\n".encode() + auth_line(api) + b"\r\n")
+        for i, p in enumerate(parts):
+            s.sendall(p)
+            if between is not None:
+                between(i)
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        s.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+FILE_HEAD = b"--AB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n"
+
+
+def big_file(mib):
+    row = (line(1, pad="s" * 900) + "\n").encode()
+    return row * ((mib << 20) // len(row))
+
+
+def test_streamed_upload_held_by_a_paused_store_holds_no_other_request(start_api, db, spool):
+    """One HTTP thread; s3rver paused mid-upload: the ring fills, the connection is suspended (not the thread),
+    so health and status still answer at once; on resume the upload completes with the exact bytes."""
+    api = start_api(EH_SPOOL_DIR=str(spool), EH_HTTP_THREADS="1", **QUIET)
+    first = post(api, line(1) + "\n")
+    assert first.status_code == 202
+    first_id = first.json()["job_id"]
+    data = big_file(48)
+    tail = b"\r\n--AB--\r\n"
+    pieces = [FILE_HEAD] + [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)] + [tail]
+    s3_pid = int(open(os.path.join(os.environ["EH_RUN_DIR"], "pids", "s3.pid")).read())
+    result = {}
+    paused = threading.Event()
+
+    def between(i):
+        if i == 16:  # 16 MiB in: streaming has started
+            os.kill(s3_pid, signal.SIGSTOP)
+            paused.set()
+
+    total = sum(len(p) for p in pieces)
+    t = threading.Thread(target=lambda: result.update(r=raw_upload(api, pieces, total, between)))
+    t.start()
+    try:
+        assert paused.wait(30)
+        time.sleep(1.0)
+        assert t.is_alive(), "the upload finished while the object store was paused"
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
+            r = requests.get(api.url + "/api/v1/jobs/" + first_id, headers=auth_headers(api), timeout=5)
+            assert r.json()["job_id"] == first_id
+            assert time.monotonic() - t0 < 1.0
+        assert t.is_alive()
+        # The client is held back by TCP, not buffered whole: eh-api holds at most its ring of the file.
+        status = open(f"/proc/{api.proc.pid}/status").read()
+        rss_kib = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS")))
+        assert rss_kib < 200 * 1024, status
+    finally:
+        os.kill(s3_pid, signal.SIGCONT)
+    t.join(60)
+    assert not t.is_alive()
+    code, body = result["r"]
+    assert code == 202, body
+    assert s3_get(f"uploads/{body['job_id']}.jsonl") == data
+    accepted = wait_for(lambda: next((l for l in api.json_lines() if l.get("msg") == "upload accepted"
+                                      and l.get("job_id") == body["job_id"]), None), 10, what="the accepted line")
+    assert accepted["streamed"] is True
+    assert spool_fds(api, spool) == []
+
+
+def test_body_closed_without_the_final_crlf_is_stored_exactly(start_api, db, spool):
+    """'--AB--' with no CRLF after it: the file is 2 bytes longer than the length told from the framing; the
+    streamed object is cut there, so the file is copied out of it and stored whole under a new key."""
+    api = start_api(EH_SPOOL_DIR=str(spool), **QUIET)
+    before = s3_keys()
+    data = big_file(12)
+    pieces = [FILE_HEAD, data, b"\r\n--AB--"]
+    code, body = raw_upload(api, pieces, sum(len(p) for p in pieces))
+    assert code == 202, body
+    assert s3_get(f"uploads/{body['job_id']}.jsonl") == data
+    assert query(db, "SELECT size_bytes FROM jobs WHERE id = %s", body["job_id"]) == [(len(data),)]
+    assert any(l.get("msg", "").startswith("the file's length differs") for l in api.json_lines())
+    wait_for(lambda: s3_keys() - before == {f"uploads/{body['job_id']}.jsonl"}, 10, what="no object but the job's")
