@@ -62,6 +62,26 @@ class Scraper:
         self.thread.join()
 
 
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU of pid and of its live children (the supervisor's forked workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state; ppid is fields[1], utime and stime are fields[11] and fields[12].
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total * TICK_S
+
+
 def ingest_once(conn, work, key, n, size, mode):
     job_id = str(uuid.uuid4())
     with conn.cursor() as cur:
@@ -85,6 +105,7 @@ def ingest_once(conn, work, key, n, size, mode):
                     break
                 time.sleep(0.02)
             elapsed = time.monotonic() - t0
+            cpu = cpu_seconds(w.pid)
     finally:
         w.terminate()
         w.wait(timeout=60)
@@ -92,7 +113,7 @@ def ingest_once(conn, work, key, n, size, mode):
         sys.exit(f"bench: job ended {status} with {entries} entries; see {log_path}")
     with conn.cursor() as cur:
         cur.execute("DELETE FROM log_entries WHERE job_id = %s", (job_id,))
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 def status_once(work, duration, mode):
@@ -118,14 +139,17 @@ def status_once(work, duration, mode):
             "file": ("one.jsonl", b'{"timestamp":"2026-11-21T10:00:00Z","level":"info","message":"hello"}\n')})
         url = f"{base}/api/v1/jobs/{r.json()['job_id']}"
         with Scraper(metrics_port(log_path, "ready")):
+            cpu0 = cpu_seconds(api.pid)
             out = subprocess.run(["wrk", "-t2", "-c64", f"-d{duration}", url], capture_output=True, text=True,
                                  check=True).stdout
+            cpu = cpu_seconds(api.pid) - cpu0
     finally:
         api.terminate()
         api.wait(timeout=60)
     if "Non-2xx" in out:
         sys.exit(f"bench: non-2xx answers:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), cpu / done * 1e6
 
 
 def main():
@@ -139,17 +163,20 @@ def main():
     ingest.s3_put_file(key, path)
     conn = psycopg2.connect(os.environ["EH_DATABASE_URL"])
     conn.autocommit = True
-    results = {("ingest", m): [] for m in ("on", "off")}
-    results.update({("status", m): [] for m in ("on", "off")})
+    results = {(what, m): [] for what in ("ingest", "status", "ingest_cpu", "status_cpu") for m in ("on", "off")}
     for r in range(rounds):
         # Alternate which mode goes first, so that a drift of the machine hits both alike.
         for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
-            rate = ingest_once(conn, work, key, n, size, mode)
+            rate, cpu = ingest_once(conn, work, key, n, size, mode)
             results[("ingest", mode)].append(rate)
-            print(f"  round {r + 1} ingest  metrics {mode:3}: {rate:10.0f} lines/s", flush=True)
-            rps = status_once(work, duration, mode)
+            results[("ingest_cpu", mode)].append(cpu)
+            print(f"  round {r + 1} ingest  metrics {mode:3}: {rate:10.0f} lines/s     "
+                  f"{cpu:8.2f} us CPU/line (eh-worker)", flush=True)
+            rps, cpu = status_once(work, duration, mode)
             results[("status", mode)].append(rps)
-            print(f"  round {r + 1} status  metrics {mode:3}: {rps:10.0f} requests/s", flush=True)
+            results[("status_cpu", mode)].append(cpu)
+            print(f"  round {r + 1} status  metrics {mode:3}: {rps:10.0f} requests/s  "
+                  f"{cpu:8.2f} us CPU/request (eh-api)", flush=True)
     conn.close()
     print()
     print(f"| medians of {rounds} rounds | metrics off | metrics on | cost |")
@@ -158,6 +185,12 @@ def main():
         off = statistics.median(results[(what, "off")])
         on = statistics.median(results[(what, "on")])
         print(f"| {what} ({unit}) | {off:,.0f} | {on:,.0f} | {(off - on) / off * 100:+.1f} % |")
+    # CPU per unit of work: what counting adds to the process's own work, far less sensitive to the other
+    # processes sharing the cores than a rate is (a rate also moves with PostgreSQL, wrk and the scheduler).
+    for what, unit in (("ingest_cpu", "us CPU per line, eh-worker"), ("status_cpu", "us CPU per request, eh-api")):
+        off = statistics.median(results[(what, "off")])
+        on = statistics.median(results[(what, "on")])
+        print(f"| {what.split('_')[0]} ({unit}) | {off:.2f} | {on:.2f} | {(on - off) / off * 100:+.1f} % |")
 
 
 if __name__ == "__main__":

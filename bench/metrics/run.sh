@@ -2,8 +2,11 @@
 # bench/metrics: what counting costs. Ingest (eh-worker, one process,
 # EH_LINE_DELAY_MAX_MS=0) and status reads (wrk on GET /api/v1/jobs/<id>)
 # with EH_METRICS=on and =off, alternated ROUNDS times in one run, medians
-# side by side with the difference in percent (target: at most 3 %). While
-# metrics are on, /metrics is scraped every second, as Prometheus would.
+# side by side with the difference in percent (target: at most 3 %), and the
+# CPU each process spent per line / per request in the same runs (what
+# counting adds to the process's own work; a rate also moves with whatever
+# else shares the cores). While metrics are on, /metrics is scraped every
+# second, as Prometheus would.
 # First, the CPU cost of counting one request in nanoseconds (independent
 # of the machine's load). Prints figures; asserts nothing.
 #

@@ -28,6 +28,16 @@ def line(i, **extra):
     return json.dumps(entry)
 
 
+def recv_all(s):
+    """Everything the server sends until it closes the connection."""
+    answer = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+
+
 def jobs_count(db):
     return query(db, "SELECT count(*) FROM jobs")[0][0]
 
@@ -193,12 +203,7 @@ def test_malformed_idempotency_key_is_400(start_api, db, spool, key):
         b"Idempotency-Key: " + key.encode("latin-1" if key.isascii() else "utf-8") + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
         s.sendall(head + body)
-        answer = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = recv_all(s)
     status = int(answer.split(b" ", 2)[1])
     assert status == 400, answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "invalid_idempotency_key"
@@ -417,12 +422,7 @@ def raw_upload(api, parts, total, between=None):
             s.sendall(p)
             if between is not None:
                 between(i)
-        answer = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = recv_all(s)
     finally:
         s.close()
     head, _, body = answer.partition(b"\r\n\r\n")
