@@ -182,7 +182,7 @@ $(EH_ADMIN): $(BUILD)/admin/main.o $(BUILD)/libcommon.a
 # more and is left out of the sanitizer builds, whose interceptors do that job and dislike the _chk variants.
 # libFuzzer harnesses (tests/fuzz/*_fuzz.c), each with its committed seed corpus (scripts/fuzz.sh maps them).
 #   make fuzz                  builds every harness and runs each for FUZZ_SECONDS (60) at nice 19
-#   make fuzz-ci               the same, 60 s each, for CI
+#   make fuzz-ci               the same, 60 s each, two at a time (CI's two cores)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon
 FUZZ_BINS := build/fuzz/validate_fuzz build/fuzz/request_head_fuzz build/fuzz/sniff_fuzz build/fuzz/json_scan_fuzz \
@@ -192,7 +192,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BINS)
 fuzz-ci: $(FUZZ_BINS)
-	@FUZZ_SECONDS=60 scripts/fuzz.sh $(FUZZ_BINS)
+	@FUZZ_SECONDS=60 FUZZ_JOBS=2 scripts/fuzz.sh $(FUZZ_BINS)
 build/fuzz/request_head_fuzz: tests/fuzz/request_head_fuzz.c api/request_head.c api/request_head.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
