@@ -2,7 +2,8 @@
 # bench/upload: upload a generated .jsonl (1 GiB by default) through eh-api
 # (release build) with curl, and PUT the same file straight to the same S3
 # server with curl in the same round. Prints both rates and their ratio for
-# each round, and eh-api's peak RSS (VmHWM). Asserts nothing.
+# each round (after an uncounted warm-up pair), and eh-api's peak RSS
+# (VmHWM). Asserts nothing.
 #
 #   bench/upload/run.sh [MIB]        default: 1024; ROUNDS=3
 #
@@ -73,6 +74,14 @@ rate() { awk -v b="$size" -v t="$1" 'BEGIN { printf "%.1f", b / 1048576 / t }'; 
 # writeback of the previous GiB lands on whichever transfer runs next, and
 # one path or the other pays for it at random. The order alternates (ABBA).
 rounds=${ROUNDS:-3}
+# A warm-up pair first, not counted: s3rver's first GiB after its start is
+# the fastest it ever takes, and it would go to whichever path ran first.
+sync
+read -r code t <<<"$(direct warmup)"
+eh_say "warm-up: direct PUT ${t}s ($code)"
+sync
+read -r code t <<<"$(through_api)"
+eh_say "warm-up: via eh-api ${t}s ($code)"
 ratios=()
 for run in $(seq 1 "$rounds"); do
     if [ $((run % 2)) = 1 ]; then order="direct api"; else order="api direct"; fi
