@@ -9,6 +9,8 @@ import random
 import signal
 import time
 
+import pytest
+
 from conftest import (create_job, entries_of, errors_of, job_row, lease_pid, log_line, query, wait_for, wait_job,
                       wait_worker_ready)
 
@@ -288,6 +290,38 @@ def test_pg_cancel_backend_mid_batch(start_worker, db):
     assert cancelled > 0
     # At least one batch met the cancel and was retried (a cancel can also hit the reaper or a claim).
     assert any("57014" in l.get("msg", "") or l.get("sqlstate") == "57014" for l in w.json_lines())
+
+
+@pytest.mark.parametrize("sqlstate", ["40001", "40P01", "53100", "55P03"])
+def test_transient_sqlstate_mid_batch_is_retried_from_the_checkpoint(start_worker, db, sqlstate):
+    """PostgreSQL itself answers the batch's COPY with a serialization failure, a deadlock, a full disk or a
+    lock not available, three times: each is retried from the checkpoint; the job ends exactly once."""
+    n = 1200
+    data, valid, invalid = mixed_file(n)
+    # A statement trigger on log_entries fails the first three COPYs with the given SQLSTATE. The budget is
+    # a sequence: nextval() is not rolled back with the failed statement, so the fourth COPY goes through.
+    query(db, "CREATE SEQUENCE fault_budget")
+    query(db, f"""CREATE FUNCTION fault_inject() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN
+                      IF nextval('fault_budget') <= 3 THEN
+                          RAISE EXCEPTION 'injected fault' USING ERRCODE = '{sqlstate}';
+                      END IF;
+                      RETURN NULL;
+                  END $$""")
+    query(db, "CREATE TRIGGER fault_inject BEFORE INSERT ON log_entries FOR EACH STATEMENT "
+              "EXECUTE FUNCTION fault_inject()")
+    try:
+        w = start_worker(EH_WORKERS=1, EH_LINE_DELAY_MAX_MS=0, EH_BATCH_LINES=200, **dict(FAST, EH_MAX_ATTEMPTS=5))
+        job_id = create_job(db, data)
+        wait_job(db, job_id, timeout=60)
+        row = assert_exactly_once(db, job_id, n, valid, invalid)
+        assert row["attempts"] == 1
+        assert query(db, "SELECT last_value FROM fault_budget")[0][0] >= 4  # three refused, then through
+        assert any(l.get("msg") == "resuming from the checkpoint" for l in w.json_lines())
+    finally:
+        query(db, "DROP TRIGGER IF EXISTS fault_inject ON log_entries")
+        query(db, "DROP FUNCTION IF EXISTS fault_inject()")
+        query(db, "DROP SEQUENCE IF EXISTS fault_budget")
 
 
 def test_s3_stopped_10_s_mid_download(start_worker, db, services):
