@@ -32,6 +32,9 @@
 #include "net.h"
 #include "timefmt.h"
 
+/* The lingering close after an answer (the listener serves one connection at a time: keep it short). */
+#define LINGER_MS 200
+#define LINGER_BYTES (64 * 1024)
 #define HEAD_MAX 4096
 #define CONN_DEADLINE_MS 2000
 
@@ -180,6 +183,32 @@ static void serve_one(eh_metrics_server_t *s, int fd)
             is_head ? 0 : s->out.len);
 }
 
+/*
+ * Closes after the answer without resetting it: what the client still sends
+ * (a body we did not read, say of a refused POST) would make close() send a
+ * RST, which can destroy the answer before the client has read it. So the
+ * sending side is shut first and input is read and dropped until the client
+ * closes, LINGER_BYTES were dropped or LINGER_MS passed.
+ */
+static void linger_close(int fd)
+{
+    if (shutdown(fd, SHUT_WR) == 0) {
+        char sink[4096];
+        int64_t deadline = eh_time_mono_ms() + LINGER_MS;
+        size_t dropped = 0;
+        while (dropped < LINGER_BYTES && wait_fd(fd, POLLIN, deadline)) {
+            ssize_t n = recv(fd, sink, sizeof(sink), 0);
+            if (n > 0) {
+                dropped += (size_t)n;
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                break;
+        }
+    }
+    close(fd);
+}
+
 static void *server_main(void *arg)
 {
     eh_metrics_server_t *s = arg;
@@ -199,7 +228,7 @@ static void *server_main(void *arg)
         if (fd < 0)
             continue; /* EAGAIN, an aborted connection, EMFILE: the next turn tries again */
         serve_one(s, fd);
-        close(fd);
+        linger_close(fd);
     }
 }
 
