@@ -500,3 +500,26 @@ def test_body_closed_without_the_final_crlf_is_stored_exactly(start_api, db, spo
     assert query(db, "SELECT size_bytes FROM jobs WHERE id = %s", body["job_id"]) == [(len(data),)]
     assert any(l.get("msg", "").startswith("the file's length differs") for l in api.json_lines())
     wait_for(lambda: s3_keys() - before == {f"uploads/{body['job_id']}.jsonl"}, 10, what="no object but the job's")
+
+
+def test_streamed_put_that_fails_mid_body_is_a_503_at_once_and_stores_nothing(start_api, db, spool, services):
+    """The object store goes away while a file streams to it: the file is nowhere else (the ring is not a spool),
+    so the upload is refused with 503 while the client is still sending, and no job is made. (What the cut PUT
+    left in the store cannot be deleted while the store is down: NOTES.md, "What comes next".)"""
+    api = start_api(EH_SPOOL_DIR=str(spool), **QUIET)
+    data = big_file(48)
+    pieces = [FILE_HEAD] + [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)] + [b"\r\n--AB--\r\n"]
+
+    def between(i):
+        if i == 16:  # 16 MiB in: the PUT is streaming
+            services.stop("s3")
+
+    try:
+        code, body = raw_upload(api, pieces, sum(len(p) for p in pieces), between)
+    finally:
+        services.start("s3")
+    assert code == 503, body
+    assert body["error"]["code"] == "storage_unavailable"
+    assert jobs_count(db) == 0
+    assert any(l.get("msg", "").startswith("upload refused before the end of the body") for l in api.json_lines())
+    wait_for(lambda: spool_fds(api, spool) == [], 10, what="spool file closed")
