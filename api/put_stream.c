@@ -217,9 +217,11 @@ api_put_stream_t *api_put_stream_start(eh_s3_t *s3, const char *key, int fd, uin
         free(ps);
         return NULL;
     }
-    if (pthread_cond_init(&ps->more, NULL) != 0 || pthread_cond_init(&ps->space, NULL) != 0) {
-        /* Destroying a condition that was not made is undefined: make both, then free as one. */
+    bool more_ok = pthread_cond_init(&ps->more, NULL) == 0;
+    if (!more_ok || pthread_cond_init(&ps->space, NULL) != 0) {
         eh_log_warn("cannot set up the streaming PUT; the upload is stored after it has arrived");
+        if (more_ok)
+            pthread_cond_destroy(&ps->more);
         pthread_mutex_destroy(&ps->lock);
         free(ps->ring);
         free(ps);

@@ -23,7 +23,6 @@
  * closes the connection. That runs off the request threads too.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "timefmt.h"
 #include "upload.h"
 
@@ -112,56 +112,6 @@ void api_upload_destroy(api_upload_t *up)
 
 /* ---- answering before the end of the body ---- */
 
-static bool send_all(int fd, const char *p, size_t n, int64_t deadline)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int64_t left = deadline - eh_time_mono_ms();
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            if (left > 0 && poll(&pfd, 1, (int)left) > 0)
-                continue;
-        }
-        return false;
-    }
-    return true;
-}
-
-/*
- * The lingering close: reads and drops what the client still sends until it
- * closes its side, is silent for LINGER_IDLE_MS, LINGER_TOTAL_MS have passed
- * or LINGER_BYTES were dropped; closing before that would reset the answer
- * away. Returns the bytes dropped.
- */
-static uint64_t linger(int fd)
-{
-    static char sink[64 * 1024]; /* only ever written: its content is never read */
-    int64_t deadline = eh_time_mono_ms() + LINGER_TOTAL_MS;
-    uint64_t total = 0;
-    while (total < LINGER_BYTES) {
-        int64_t left = deadline - eh_time_mono_ms();
-        if (left <= 0)
-            break;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)(left < LINGER_IDLE_MS ? left : LINGER_IDLE_MS)) <= 0)
-            break;
-        ssize_t r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT | MSG_TRUNC);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r <= 0)
-            break;
-        total += (uint64_t)r;
-    }
-    return total;
-}
-
 static void write_refusal(void *arg)
 {
     api_upload_t *up = arg;
@@ -175,11 +125,10 @@ static void write_refusal(void *arg)
         int64_t deadline = eh_time_mono_ms() + EARLY_SEND_MS;
         int fd = up->sock;
         /* Head and body in one send: a client reading once gets the whole answer. */
-        if (send_all(fd, text, len, deadline)) {
+        if (eh_net_send_all(fd, text, len, deadline)) {
             rq->status = up->err_status;
             rq->bytes = len;
-            if (shutdown(fd, SHUT_WR) == 0)
-                dropped = linger(fd);
+            dropped = eh_net_linger(fd, LINGER_TOTAL_MS, LINGER_IDLE_MS, LINGER_BYTES);
         }
     }
     free(text);

@@ -94,14 +94,9 @@ void upload_store_delete_object(api_ctx_t *ctx, const char *key)
                   "could not delete the object of a job that was not recorded");
 }
 
-typedef struct copy_sink {
-    api_upload_t *up;
-} copy_sink_t;
-
 static int copy_to_spool(const char *data, size_t len, void *ud)
 {
-    copy_sink_t *sink = ud;
-    return upload_spool_put(sink->up, data, len);
+    return upload_spool_put(ud, data, len);
 }
 
 /*
@@ -115,8 +110,7 @@ static int copy_back(api_upload_t *up, eh_s3_error_t *err)
     uint64_t head = up->file_bytes < told ? up->file_bytes : told;
     if (upload_spool_restart(up) != EH_OK)
         return EH_ERR;
-    copy_sink_t sink = {up};
-    int rc = eh_s3_get(up->ctx->s3, up->key, 0, head, copy_to_spool, &sink, err);
+    int rc = eh_s3_get(up->ctx->s3, up->key, 0, head, copy_to_spool, up, err);
     if (rc == EH_OK && up->overflow_len > 0)
         rc = upload_spool_put(up, up->overflow, up->overflow_len);
     if (rc == EH_OK && up->spooled != up->file_bytes) {

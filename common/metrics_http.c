@@ -85,37 +85,20 @@ static int bind_addr(const char *addr, int *bound_port)
     return eh_net_listen("the metrics address", host, port, 16, bound_port);
 }
 
-/* Waits until fd is ready for events or the deadline passes; true when ready. */
-static bool wait_fd(int fd, short events, int64_t deadline)
+/* Waits until fd is readable or the deadline passes; true when ready. */
+static bool wait_readable(int fd, int64_t deadline)
 {
     for (;;) {
         int64_t left = deadline - eh_time_mono_ms();
         if (left <= 0)
             return false;
-        struct pollfd p = {.fd = fd, .events = events};
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, (int)left);
         if (n > 0)
             return true;
         if (n < 0 && errno != EINTR)
             return false;
     }
-}
-
-static bool send_all(int fd, const char *p, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            return false;
-        if (!wait_fd(fd, POLLOUT, deadline))
-            return false;
-    }
-    return true;
 }
 
 /* Reads the request head; its length, or 0 when the client sent none in time. */
@@ -133,7 +116,7 @@ static size_t read_head(int fd, char *head, int64_t deadline)
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             return 0;
-        if (!wait_fd(fd, POLLIN, deadline))
+        if (!wait_readable(fd, deadline))
             return 0;
     }
     return got; /* a huge head: answer what its request line asks */
@@ -145,8 +128,8 @@ static void respond(int fd, int64_t deadline, const char *status, const char *ty
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
                      type, len);
-    if (send_all(fd, head, (size_t)n, deadline))
-        (void)send_all(fd, body, len, deadline);
+    if (eh_net_send_all(fd, head, (size_t)n, deadline))
+        (void)eh_net_send_all(fd, body, len, deadline);
 }
 
 static void serve_one(eh_metrics_server_t *s, int fd)
@@ -183,32 +166,6 @@ static void serve_one(eh_metrics_server_t *s, int fd)
             is_head ? 0 : s->out.len);
 }
 
-/*
- * Closes after the answer without resetting it: what the client still sends
- * (a body we did not read, say of a refused POST) would make close() send a
- * RST, which can destroy the answer before the client has read it. So the
- * sending side is shut first and input is read and dropped until the client
- * closes, LINGER_BYTES were dropped or LINGER_MS passed.
- */
-static void linger_close(int fd)
-{
-    if (shutdown(fd, SHUT_WR) == 0) {
-        char sink[4096];
-        int64_t deadline = eh_time_mono_ms() + LINGER_MS;
-        size_t dropped = 0;
-        while (dropped < LINGER_BYTES && wait_fd(fd, POLLIN, deadline)) {
-            ssize_t n = recv(fd, sink, sizeof(sink), 0);
-            if (n > 0) {
-                dropped += (size_t)n;
-                continue;
-            }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-                break;
-        }
-    }
-    close(fd);
-}
-
 static void *server_main(void *arg)
 {
     eh_metrics_server_t *s = arg;
@@ -228,7 +185,9 @@ static void *server_main(void *arg)
         if (fd < 0)
             continue; /* EAGAIN, an aborted connection, EMFILE: the next turn tries again */
         serve_one(s, fd);
-        linger_close(fd);
+        /* A body we did not read (a refused POST) would reset the answer away at close. */
+        (void)eh_net_linger(fd, LINGER_MS, LINGER_MS, LINGER_BYTES);
+        close(fd);
     }
 }
 
